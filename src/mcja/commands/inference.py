@@ -1,0 +1,9 @@
+"""Verbs of the 'inference' group (filled in by the issue that owns them)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's verbs to the `mcja` parser."""

@@ -1,0 +1,1 @@
+"""mcja.engine"""

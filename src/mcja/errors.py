@@ -1,0 +1,19 @@
+"""User-facing errors: each carries one clear line that names the file or setting at fault."""
+
+from __future__ import annotations
+
+
+class MCJAError(Exception):
+    """Base class for errors caused by the user's input; the CLI prints the message and exits 2."""
+
+
+class DatasetError(MCJAError):
+    """A dataset root, index file or image is missing, malformed or unreadable."""
+
+
+class ConfigError(MCJAError):
+    """A configuration file, key or value is wrong."""
+
+
+class CheckpointError(MCJAError):
+    """A checkpoint or weights file is missing, unreadable or of another architecture."""

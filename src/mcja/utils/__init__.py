@@ -1,0 +1,1 @@
+"""Small shared helpers (file I/O, devices) with no dependency on the rest of the package."""
