@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "mcja.commands.demo",
     "mcja.commands.train",
     "mcja.commands.data",
+    "mcja.commands.augment",
     "mcja.commands.inference",
     "mcja.commands.model",
 )
