@@ -1,0 +1,23 @@
+"""`mcja model-info`: builds or loads a model and prints its summary."""
+
+import torch
+
+from mcja.cli import main
+from mcja.models import MCJA, checkpoint_payload
+
+
+def test_model_info_builds_a_model(ref, capsys):
+    assert main(["model-info", "--depth", "18", "--classes", "7", "--contexts", "3", "--size", "64x32"]) == 0
+    out = capsys.readouterr().out
+    assert "ResNet-18" in out and "layer2 blocks [0, 1]; layer3 blocks [0, 1] (3 contexts)" in out
+    assert f"{ref.expected_param_count(18, 7, 3):,}" in out
+    assert "[1, 3, 64, 32] -> [1, 512]" in out and "forward time" in out
+
+
+def test_model_info_loads_a_checkpoint_or_explains(tmp_path, capsys):
+    torch.save(checkpoint_payload(MCJA(5, depth=18, mda_layers=(0, 1, 0, 0))), tmp_path / "m.pt")
+    assert main(["model-info", "--checkpoint", str(tmp_path / "m.pt"), "--size", "64x32"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "m.pt") in out and "layer2 blocks [1]" in out and "identities    5" in out
+    assert main(["model-info", "--checkpoint", str(tmp_path / "absent.pt")]) == 2
+    assert "absent.pt: no such file" in capsys.readouterr().err
