@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from mcja.commands.common import add_verb
-from mcja.commands.data import _size as parse_size
+from mcja.commands.common import add_verb, parse_size
 from mcja.data import augment as A
 from mcja.data.images import load_resized
 from mcja.data.readers import DATASETS, load_dataset

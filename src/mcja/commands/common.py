@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 
 def add_verb(sub: argparse._SubParsersAction, name: str, help: str, examples: str) -> argparse.ArgumentParser:
@@ -14,3 +15,23 @@ def add_verb(sub: argparse._SubParsersAction, name: str, help: str, examples: st
         epilog="examples:\n" + examples.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+
+def size_type(minimum: int = 8) -> Callable[[str], tuple[int, int]]:
+    """argparse type for an image size 'HxW' (e.g. 384x192) with each side at least `minimum`."""
+
+    def parse(text: str) -> tuple[int, int]:
+        try:
+            h, w = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected HxW such as 384x192, got {text!r}") from None
+        if h < minimum or w < minimum:
+            raise argparse.ArgumentTypeError(f"expected each side >= {minimum}, got {text!r}")
+        return h, w
+
+    return parse
+
+
+parse_size = size_type(8)
+model_size = size_type(32)  # the backbone downsamples 32 times

@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mcja.commands.common import add_verb
+from mcja.commands.common import add_verb, parse_size
 from mcja.data.images import load_rgb
 from mcja.data.readers import DATASET_TITLES, DATASETS, load_dataset
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images per person and camera (default "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_IMAGES_PER_CAMERA.items()) + ")")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
-    p.add_argument("--size", type=_size, default=(128, 64), help="image HxW (default 128x64)")
+    p.add_argument("--size", type=parse_size, default=(128, 64), help="image HxW (default 128x64)")
     p.set_defaults(func=_make_synthetic)
 
 
@@ -149,14 +149,6 @@ def _per_camera(samples: list[Sample]) -> dict[str, int]:
     """{camera: image count}, cameras in increasing order (string keys, as JSON has them)."""
     return {str(cam): n for cam, n in sorted(Counter(s.camera for s in samples).items())}
 
-
-def _size(text: str) -> tuple[int, int]:
-    """Parse an image size 'HxW' such as 128x64."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 128x64, got {text!r}") from None
-    return h, w
 
 
 def _make_synthetic(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from mcja.commands.common import add_verb
+from mcja.commands.common import add_verb, model_size
 
 EXAMPLES = """
   mcja model-info                                    # ResNet-50 MCJA, SYSU-MM01 setting, random init
@@ -21,20 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, default=50, choices=(18, 34, 50), help="ResNet depth (default 50)")
     p.add_argument("--classes", type=int, default=395, help="training identities (default 395, SYSU-MM01)")
     p.add_argument("--contexts", type=int, default=2, help="MDA contexts M (default 2; RegDB uses 12)")
-    p.add_argument("--size", type=_image_size, default=(384, 192), help="input HxW for the test forward (default 384x192)")
+    p.add_argument("--size", type=model_size, default=(384, 192), help="input HxW for the test forward (default 384x192)")
     p.add_argument("--checkpoint", help="load this checkpoint instead (--depth/--classes/--contexts are then ignored)")
     p.set_defaults(func=model_info)
 
-
-def _image_size(text: str) -> tuple[int, int]:
-    """Parse 'HxW' (e.g. 384x192)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 384x192, got {text!r}") from None
-    if h < 32 or w < 32:
-        raise argparse.ArgumentTypeError(f"expected at least 32x32 (the backbone downsamples 32 times), got {text!r}")
-    return h, w
 
 
 def model_info(args: argparse.Namespace) -> int:
