@@ -1,9 +1,73 @@
-"""Verbs of the 'train' group (filled in by the issue that owns them)."""
+"""`mcja train` and `mcja test`."""
 
 from __future__ import annotations
 
 import argparse
 
+from mcja.commands.common import add_verb
+from mcja.errors import ConfigError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this group's verbs to the `mcja` parser."""
+    """Add `train` and `test`."""
+    p = add_verb(sub, "train", "train an MCJA model (one process, or many under torchrun)", """
+  mcja train --config sysu.yaml data.root=/data/SYSU-MM01
+  mcja train --config regdb.yaml --trials 1-10 data.root=/data/RegDB      # one model per split + the 10-split table
+  mcja train --config demo.yaml data.root=./synthetic optim.epochs=4 train.device=cpu
+  mcja train --resume runs/sysu                                            # continue after Ctrl-C or a crash
+  torchrun --nproc_per_node 2 -m mcja train --config demo.yaml data.root=DIR   # DDP (gloo on CPU, NCCL on GPU)
+  mcja train --config /path/to/reference/configs/SYSU_MCJA.yml data.root=DIR   # the reference code's configs load too""")
+    p.add_argument("--config", default=None, help="a YAML file or a shipped config name (sysu, regdb, llcm, demo)")
+    p.add_argument("--out", default=None, help="run folder (default: output_dir/name, made unique)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    p.add_argument("--trials", default=None, help="RegDB: train one model per split, e.g. 1-10, then the mean ± std table")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.lr=1e-4 data.root=DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = add_verb(sub, "test", "evaluate a checkpoint with a dataset's whole test protocol", """
+  mcja test --checkpoint runs/sysu/best.pt --dataset sysu --root /data/SYSU-MM01 --mser
+  mcja test --checkpoint regdb_model_best.pth --dataset regdb --root /data/RegDB --trial 1   # a reference-code checkpoint
+  mcja test --checkpoint best.pt --dataset llcm --root /data/LLCM --out results/llcm""")
+    p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
+    p.add_argument("--dataset", required=True, choices=("sysu", "regdb", "llcm", "folder"))
+    p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
+    p.add_argument("--trial", type=int, default=1, help="RegDB split (1..10)")
+    p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")
+    p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
+    p.add_argument("--size", default=None, help="image size HxW (default: the checkpoint's, else 384x192)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 / LLCM gallery trials")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_test)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mcja import api
+    from mcja.engine.report import print_run_summary, print_trials_table
+
+    if args.resume:
+        if args.config or args.trials:
+            raise ConfigError("--resume continues with the run's own config: give only KEY=VALUE overrides")
+        print_run_summary(api.resume(args.resume, args.overrides, progress=not args.quiet))
+        return 0
+    config = args.config or "sysu.yaml"
+    if args.trials:
+        table = api.train_trials(config, api.parse_trials(args.trials), args.overrides, args.out, progress=not args.quiet)
+        print_trials_table(table)
+        return 0
+    print_run_summary(api.train(config, args.overrides, args.out, progress=not args.quiet))
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from mcja import api
+    from mcja.engine.report import print_results
+
+    size = [int(v) for v in args.size.lower().split("x")] if args.size else None
+    results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
+                       image_size=size, batch_size=args.batch_size, device=args.device, trials=args.trials,
+                       progress=not args.quiet)
+    print_results(results)
+    return 0

@@ -1,0 +1,68 @@
+"""One query set against one gallery: distances (cosine or MSER re-ranked) and the metrics; trial aggregation."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from mcja.evaluation._arrays import as_views, to_numpy
+from mcja.evaluation.metrics import cosine_distance, rank_metrics
+from mcja.evaluation.mser import mser_rerank
+
+METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")
+RERANKERS = (None, "mser")
+
+
+def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = None, **rerank_params: Any) -> np.ndarray:
+    """Distances [Nq, Ng] as a numpy array: -cosine of view 0, or MSER over all views (`rerank="mser"`)."""
+    if rerank not in RERANKERS:
+        raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
+    if rerank is None:
+        if rerank_params:
+            raise TypeError(f"re-ranking parameters given without rerank: {sorted(rerank_params)}")
+        return to_numpy(cosine_distance(query_feats, gallery_feats))
+    return to_numpy(mser_rerank(as_views(query_feats), as_views(gallery_feats), **rerank_params))
+
+
+def evaluate_pair(
+    query_feats: Any,
+    query_ids: Any,
+    query_cams: Any,
+    gallery_feats: Any,
+    gallery_ids: Any,
+    gallery_cams: Any,
+    rerank: str | None = None,
+    exclude: str = "camera",
+    **rerank_params: Any,
+) -> dict[str, Any]:
+    """r1, r5, r10, r20, mAP, mINP (percent) and the CMC curve of one query set against one gallery.
+
+    Features are [N, D] or [V, N, D] (view 0 = original image), numpy or torch on any device. Gallery items
+    from the query's camera are dropped (`exclude`: "camera", "id_camera" or "none").
+    """
+    dist = pair_distance(query_feats, gallery_feats, rerank, **rerank_params)
+    return rank_metrics(dist, query_ids, query_cams, gallery_ids, gallery_cams, exclude)
+
+
+def _pad(cmc: np.ndarray, length: int) -> np.ndarray:
+    """A CMC curve extended to `length` with its last value."""
+    return np.concatenate([cmc, np.full(length - len(cmc), cmc[-1])]) if len(cmc) < length else cmc
+
+
+def mean_over_trials(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of each metric (and of the CMC curve) over trials; the per-trial dicts kept under "trials"."""
+    if not trials:
+        raise ValueError("no trials to average")
+    length = max(len(t["cmc"]) for t in trials)
+    out: dict[str, Any] = {k: float(np.mean([t[k] for t in trials])) for k in METRIC_KEYS}
+    out["cmc"] = np.mean([_pad(t["cmc"], length) for t in trials], axis=0)
+    out["trials"] = list(trials)
+    return out
+
+
+def mean_std_over_trials(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and (population) standard deviation of each metric over trials, e.g. RegDB's 10 splits."""
+    out = mean_over_trials(trials)
+    out["std"] = {k: float(np.std([t[k] for t in trials])) for k in METRIC_KEYS}
+    return out

@@ -1,0 +1,258 @@
+"""SYSU-MM01 gallery trials: reading `rand_perm_cam.mat` and selecting each trial's gallery images.
+
+Trial t of a setting takes, for every gallery camera of the mode and every test identity, the first
+`shots` image numbers of row t of that (camera, identity) entry (see docs DATASETS.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePath
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from mcja.errors import DatasetError
+from mcja.evaluation._arrays import as_views, labels, to_numpy
+from mcja.evaluation.evaluate import mean_over_trials, pair_distance
+from mcja.evaluation.metrics import QueryStats, block_stats, cosine_distance, make_block, query_groups, rank_metrics, summarize
+
+GALLERY_CAMS: dict[str, tuple[int, ...]] = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
+SYSU_SETTINGS: tuple[tuple[str, int], ...] = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
+NUM_CAMERAS = 6
+
+
+def load_rand_perm(perm: str | os.PathLike | np.ndarray | Mapping[str, Any]) -> np.ndarray:
+    """The `rand_perm_cam` object array (6 cameras) from a .mat path, a loadmat dict or the array itself."""
+    source = "rand_perm_cam"
+    if isinstance(perm, (str, os.PathLike)):
+        source = os.fspath(perm)
+        perm = _loadmat(source)
+    if isinstance(perm, Mapping):
+        if "rand_perm_cam" not in perm:
+            raise DatasetError(f"{source}: no 'rand_perm_cam' variable in the .mat file")
+        perm = perm["rand_perm_cam"]
+    arr = np.asarray(perm, dtype=object)
+    if arr.size < NUM_CAMERAS:
+        raise DatasetError(f"{source}: rand_perm_cam has {arr.size} camera entries, expected {NUM_CAMERAS}")
+    for cam in range(1, NUM_CAMERAS + 1):
+        _camera_entries(arr, cam, source)
+    return arr
+
+
+def _loadmat(path: str) -> dict[str, Any]:
+    """scipy.io.loadmat with errors turned into a DatasetError naming the file."""
+    from scipy.io import loadmat
+
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: rand_perm_cam.mat not found (copy it into the dataset's exp/ folder)")
+    try:
+        return loadmat(path)
+    except Exception as err:  # scipy raises several unrelated types for a corrupt file
+        raise DatasetError(f"{path}: cannot read as a MATLAB file ({err.__class__.__name__}: {err})") from None
+
+
+def _camera_entries(perm: np.ndarray, cam: int, source: str = "rand_perm_cam") -> np.ndarray:
+    """The per-person entries of camera `cam` (1-based) as a flat object array indexed by pid - 1."""
+    try:
+        entries = perm.reshape(-1)[cam - 1]
+    except IndexError:
+        raise DatasetError(f"{source}: no entry for camera {cam}") from None
+    if not isinstance(entries, np.ndarray) or entries.dtype != object:
+        raise DatasetError(f"{source}: camera {cam} entry is not a cell array of per-person permutations")
+    return entries.reshape(-1)
+
+
+def _trial_numbers(entry: Any, trials: np.ndarray, shots: int, where: str) -> np.ndarray:
+    """Image numbers [len(trials), <= shots]: the first `shots` of each requested row of one entry."""
+    arr = np.asarray(entry)
+    if arr.size == 0:
+        return np.zeros((len(trials), 0), dtype=np.int64)
+    if arr.ndim != 2:
+        raise DatasetError(f"{where}: expected a (trials, images) array, got shape {arr.shape}")
+    if len(trials) and trials.max() >= arr.shape[0]:
+        raise DatasetError(f"{where}: trial {trials.max()} requested but only {arr.shape[0]} trials are stored")
+    return arr[trials, :shots].astype(np.int64)
+
+
+def image_numbers(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """SYSU-MM01 image numbers: the integer file stems of `.../camC/PPPP/NNNN.jpg` paths."""
+    try:
+        return np.array([int(PurePath(os.fspath(p)).stem) for p in paths], dtype=np.int64)
+    except ValueError as err:
+        raise DatasetError(f"gallery path without a numeric file name ({err}); expected .../camC/PPPP/NNNN.jpg") from None
+
+
+def _keys(cams: np.ndarray, ids: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """One int64 key per (camera, id, image number) triple."""
+    return (cams.astype(np.int64) * 100_000 + ids.astype(np.int64)) * 1_000_000 + numbers.astype(np.int64)
+
+
+def _selected_keys(
+    perm: np.ndarray, cams: Sequence[int], ids: np.ndarray, trials: np.ndarray, shots: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(trial index, key) of every image that the requested trials put in the gallery."""
+    trial_idx, keys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for cam in cams:
+        entries = _camera_entries(perm, cam)
+        for pid in ids[(ids >= 1) & (ids <= len(entries))]:
+            nums = _trial_numbers(entries[pid - 1], trials, shots, f"rand_perm_cam camera {cam} person {pid}")
+            trial_idx.append(np.repeat(np.arange(len(trials)), nums.shape[1]))
+            keys.append(_keys(np.full(nums.size, cam), np.full(nums.size, pid), nums.reshape(-1)))
+    return np.concatenate(trial_idx), np.concatenate(keys)
+
+
+def sysu_trial_masks(
+    gallery_paths: Sequence[str | os.PathLike],
+    gallery_cams: Any,
+    gallery_ids: Any,
+    perm: str | os.PathLike | np.ndarray,
+    mode: str = "all",
+    shots: int = 1,
+    trials: int | Sequence[int] = 10,
+) -> np.ndarray:
+    """Boolean masks [T, N] over the gallery arrays: which images each trial's gallery holds."""
+    if mode not in GALLERY_CAMS:
+        raise ValueError(f"mode must be one of {sorted(GALLERY_CAMS)}, got {mode!r}")
+    if shots < 1:
+        raise ValueError(f"shots must be >= 1, got {shots}")
+    perm = load_rand_perm(perm)
+    cams = labels(gallery_cams, "gallery_cams", len(gallery_paths))
+    ids = labels(gallery_ids, "gallery_ids", len(gallery_paths))
+    in_mode = np.isin(cams, GALLERY_CAMS[mode])
+    keys = np.full(len(cams), -1, dtype=np.int64)
+    keys[in_mode] = _keys(cams[in_mode], ids[in_mode], image_numbers(np.asarray(gallery_paths, dtype=object)[in_mode]))
+    test_ids = np.unique(ids[in_mode])
+    trial_arr = np.arange(trials) if isinstance(trials, int) else np.asarray(trials, dtype=np.int64).reshape(-1)
+    if len(trial_arr) and trial_arr.min() < 0:
+        raise ValueError(f"trial numbers must be >= 0, got {trial_arr.min()}")
+    which, chosen = _selected_keys(perm, GALLERY_CAMS[mode], test_ids, trial_arr, shots)
+    masks = np.zeros((len(trial_arr), len(cams)), dtype=bool)
+    for t in range(len(trial_arr)):
+        masks[t] = np.isin(keys, chosen[which == t]) & in_mode
+    return masks
+
+
+def sysu_trial_gallery(
+    gallery_paths: Sequence[str | os.PathLike],
+    gallery_cams: Any,
+    gallery_ids: Any,
+    perm: str | os.PathLike | np.ndarray,
+    mode: str = "all",
+    shots: int = 1,
+    trial: int = 0,
+) -> np.ndarray:
+    """Boolean mask over the gallery arrays selecting trial `trial`'s gallery (`mode` "all" or "indoor")."""
+    return sysu_trial_masks(gallery_paths, gallery_cams, gallery_ids, perm, mode, shots, [trial])[0]
+
+
+def sysu_query_cams(query_cams: Any) -> np.ndarray:
+    """Query cameras with the same-location rule applied (cam 3 counts as cam 2), as a fresh array."""
+    cams = np.array(to_numpy(query_cams), dtype=np.int64).reshape(-1)
+    cams[cams == 3] = 2
+    return cams
+
+
+def _setting_name(mode: str, shots: int) -> str:
+    """Human name of a SYSU-MM01 setting, e.g. 'all-search single-shot'."""
+    return f"{mode}-search {'single' if shots == 1 else 'multi'}-shot" if shots in (1, 10) else f"{mode}-search {shots}-shot"
+
+
+def _trial_metrics(cache: "_PlainDistances", mask: np.ndarray, gids: np.ndarray) -> dict[str, Any]:
+    """Metrics of one trial from the cached cosine distances of each query camera group."""
+    stats = [np.zeros(cache.nq), np.zeros(cache.nq), np.zeros(cache.nq, dtype=np.int64), np.zeros(cache.nq, dtype=np.int64)]
+    for rows, dist, cols in cache.groups:
+        picked = np.flatnonzero(mask[cols])  # cols are sorted by identity, so the pick stays sorted
+        block = make_block(dist, picked, cache.qcode[rows], cache.gcode[cols], cols, cache.n_codes)
+        for arr, val in zip(stats, block_stats(block, cache.n_codes)):
+            arr[rows] = val
+    ap, inp, rank, counts = stats
+    return summarize(QueryStats(counts > 0, ap, inp, rank), len(np.unique(gids[mask])))
+
+
+class _PlainDistances:
+    """Cosine distances of each query camera group to every eligible gallery image used by any trial."""
+
+    def __init__(self, q: torch.Tensor, qids: np.ndarray, qcams: np.ndarray, g: torch.Tensor,
+                 gids: np.ndarray, gcams: np.ndarray, used: np.ndarray) -> None:
+        uniq, inv = np.unique(np.concatenate([qids, gids]), return_inverse=True)
+        self.nq, self.n_codes = len(qids), len(uniq)
+        self.qcode, self.gcode = inv[: len(qids)], inv[len(qids):]
+        by_code = np.flatnonzero(used)[np.argsort(self.gcode[used], kind="stable")]
+        self.groups = []
+        for cam, rows in query_groups(qcams, "camera"):
+            cols = by_code[gcams[by_code] != cam]
+            idx = torch.as_tensor(cols, device=g.device)
+            dist = cosine_distance(q[torch.as_tensor(rows, device=q.device)], g[idx])
+            self.groups.append((rows, to_numpy(dist), cols))
+
+
+def sysu_protocol(
+    query_feats: Any,
+    query_ids: Any,
+    query_cams: Any,
+    gallery_feats: Any,
+    gallery_ids: Any,
+    gallery_cams: Any,
+    gallery_paths: Sequence[str | os.PathLike],
+    perm: str | os.PathLike | np.ndarray,
+    settings: Sequence[tuple[str, int]] = SYSU_SETTINGS,
+    trials: int = 10,
+    rerank: str | None = None,
+    **rerank_params: Any,
+) -> dict[str, dict[str, Any]]:
+    """SYSU-MM01 results per setting name ('all-search single-shot', ...): means over trials + "trials".
+
+    Plain ranking computes each query-gallery cosine once for all settings and trials; with rerank="mser"
+    every trial is re-ranked on its own gallery (SYSU defaults: k1 40, k2 20, lambda 0.3, query neighbours).
+    """
+    nq, ng = as_views(query_feats).shape[1], len(gallery_paths)
+    qids, gids = labels(query_ids, "query_ids", nq), labels(gallery_ids, "gallery_ids", ng)
+    qcams, gcams = sysu_query_cams(labels(query_cams, "query_cams", nq)), labels(gallery_cams, "gallery_cams", ng)
+    perm = load_rand_perm(perm)
+    masks = {(m, s): sysu_trial_masks(gallery_paths, gcams, gids, perm, m, s, trials) for m, s in settings}
+    g_views = as_views(gallery_feats)
+    if g_views.shape[1] != ng:
+        raise ValueError(f"gallery has {g_views.shape[1]} feature rows but {ng} paths")
+    cache = None
+    if rerank is None:
+        used = np.any([mk.any(0) for mk in masks.values()], axis=0)
+        cache = _PlainDistances(as_views(query_feats)[0], qids, qcams, g_views[0], gids, gcams, used)
+    out = {}
+    for (mode, shots), mk in masks.items():
+        per_trial = []
+        for mask in mk:
+            if cache is not None:
+                per_trial.append(_trial_metrics(cache, mask, gids))
+                continue
+            idx = torch.as_tensor(np.flatnonzero(mask), device=g_views.device)
+            dist = pair_distance(query_feats, g_views[:, idx], rerank, **rerank_params)
+            per_trial.append(rank_metrics(dist, qids, qcams, gids[mask], gcams[mask], "camera"))
+        out[_setting_name(mode, shots)] = {"mode": mode, "shots": shots, **mean_over_trials(per_trial)}
+    return out
+
+
+def evaluate_sysu(
+    query_feats: Any,
+    query_ids: Any,
+    query_cams: Any,
+    gallery_feats: Any,
+    gallery_ids: Any,
+    gallery_cams: Any,
+    gallery_paths: Sequence[str | os.PathLike],
+    perm: str | os.PathLike | np.ndarray,
+    mode: str = "all",
+    shots: int = 1,
+    trials: int = 10,
+    rerank: str | None = None,
+    **rerank_params: Any,
+) -> dict[str, Any]:
+    """One SYSU-MM01 setting: metric means over `trials` gallery trials, plus "trials" (per-trial dicts).
+
+    Queries are the infrared images, the gallery arrays hold every visible test image (all cameras); the
+    cam-3 -> cam-2 same-location rule is applied to a copy of query_cams.
+    """
+    result = sysu_protocol(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams,
+                           gallery_paths, perm, [(mode, shots)], trials, rerank, **rerank_params)
+    return result[_setting_name(mode, shots)]

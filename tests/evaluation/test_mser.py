@@ -1,0 +1,89 @@
+"""MSER re-ranking: equality with an item-by-item reference re-implementation, and properties."""
+
+import numpy as np
+import pytest
+import torch
+from eval_helpers import loop_mser
+
+import mcja.evaluation.mser as mser_mod
+from mcja.evaluation import evaluate_pair, mser_rerank
+
+
+def _unit(rng, *shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+# (nq, ng, views, multi-view side, k1, k2): the last cases have fewer queries than k1 + 1 and k2 = 1
+CASES = [(30, 20, 4, "gallery", 6, 4), (25, 30, 3, "query", 8, 3), (5, 30, 4, "gallery", 8, 3), (30, 20, 4, "gallery", 6, 1)]
+
+
+@pytest.mark.parametrize("neighbours", ["query", "all"])
+@pytest.mark.parametrize("nq,ng,views,side,k1,k2", CASES)
+def test_matches_reference_reimplementation(nq, ng, views, side, k1, k2, neighbours):
+    rng = np.random.default_rng(nq + ng + k2)
+    q = _unit(rng, views if side == "query" else 1, nq, 16)
+    g = _unit(rng, views if side == "gallery" else 1, ng, 16)
+    ours = mser_rerank(q, g, k1, k2, 0.3, neighbours)
+    masked = neighbours == "query"
+    assert ours.shape == (nq, ng) and isinstance(ours, np.ndarray)
+    np.testing.assert_allclose(ours, loop_mser(list(q), list(g), k1, k2, 0.3, masked, np.float32), atol=2e-6)
+    # the reference keeps V and the Jaccard distance in float16
+    np.testing.assert_allclose(ours, loop_mser(list(q), list(g), k1, k2, 0.3, masked, np.float16), atol=3e-3)
+
+
+def test_chunking_does_not_change_the_result(monkeypatch):
+    rng = np.random.default_rng(1)
+    q, g = _unit(rng, 1, 40, 8), _unit(rng, 4, 25, 8)
+    expected = mser_rerank(q, g, 7, 5, 0.3, "all")
+    monkeypatch.setattr(mser_mod, "_ROW_CHUNK", 16)
+    monkeypatch.setattr(mser_mod, "_PAIR_CHUNK", 50)
+    np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3, "all"), expected, atol=1e-6)
+    np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3, "query"), loop_mser(list(q), list(g), 7, 5, 0.3, True, np.float32), atol=2e-6)
+
+
+def test_lambda_one_gives_the_plain_ranking_and_view_averaging():
+    rng = np.random.default_rng(2)
+    q, g = _unit(rng, 1, 20, 8), _unit(rng, 1, 15, 8)
+    final = mser_rerank(q, g, 5, 3, lambda_value=1.0)
+    cos = q[0] @ g[0].T
+    np.testing.assert_array_equal(np.argsort(final, 1, kind="stable"), np.argsort(-cos, 1, kind="stable"))
+    # gallery side with 3 views: lambda = 1 leaves the mean over views of distance / row maximum
+    gv = _unit(rng, 3, 15, 8)
+    items = np.concatenate([q[0], *gv])
+    d = ((items[:, None] - items[None]) ** 2).sum(-1)
+    expected = np.mean([d[:20, 20 + 15 * v : 35 + 15 * v] for v in range(3)], 0) / d[:20].max(1, keepdims=True)
+    np.testing.assert_allclose(mser_rerank(q, gv, 5, 3, 1.0), expected, atol=1e-5)
+    # query side with 3 views: averaged over query views, each view row-normalised on its own
+    qv = _unit(rng, 3, 10, 8)
+    items = np.concatenate([*qv, g[0]])
+    d = ((items[:, None] - items[None]) ** 2).sum(-1)
+    rows = d[:30] / d[:30].max(1, keepdims=True)
+    np.testing.assert_allclose(mser_rerank(qv, g, 5, 3, 1.0), rows[:, 30:].reshape(3, 10, 15).mean(0), atol=1e-5)
+
+
+def test_identical_views_collapse_and_inputs_untouched():
+    rng = np.random.default_rng(4)
+    q1, g = _unit(rng, 1, 20, 8), _unit(rng, 4, 12, 8)
+    q4 = np.repeat(q1, 4, axis=0)  # infrared side given as 4 identical views
+    before = (q4.copy(), g.copy())
+    np.testing.assert_allclose(mser_rerank(q4, g, 5, 3), mser_rerank(q1[0], g, 5, 3), atol=1e-7)
+    np.testing.assert_array_equal(q4, before[0])
+    np.testing.assert_array_equal(g, before[1])
+    with pytest.raises(ValueError, match="multi_view"):
+        mser_rerank(_unit(rng, 2, 20, 8), g, 5, 3)
+    out = mser_rerank(torch.from_numpy(q1), torch.from_numpy(g), 5, 3)
+    assert isinstance(out, torch.Tensor) and out.shape == (20, 12)
+
+
+def test_evaluate_pair_with_mser():
+    rng = np.random.default_rng(6)
+    centers = rng.standard_normal((6, 8))
+    qids, gids = rng.integers(0, 6, 30), np.repeat(np.arange(6), 4)
+    q = (centers[qids] + rng.standard_normal((30, 8))).astype(np.float32)
+    g = np.stack([centers[gids] + rng.standard_normal((24, 8)) for _ in range(4)]).astype(np.float32)
+    plain = evaluate_pair(q, qids, np.full(30, 3), g, gids, np.full(24, 1))
+    rer = evaluate_pair(q, qids, np.full(30, 3), g, gids, np.full(24, 1), rerank="mser", k1=6, k2=3)
+    assert set(rer) == set(plain) and 0 <= rer["mAP"] <= 100
+    with pytest.raises(TypeError):
+        evaluate_pair(q, qids, np.full(30, 3), g, gids, np.full(24, 1), k1=6)
