@@ -35,7 +35,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write `obj` as indented JSON to `path` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -47,7 +47,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
     """Make numpy / torch scalars and arrays JSON-serialisable."""
     if hasattr(o, "tolist"):
         return o.tolist()

@@ -1,0 +1,97 @@
+"""The verbs as Python functions: what `mcja train/test/...` call, usable from notebooks and scripts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from mcja.config import Config, load_config
+from mcja.errors import ConfigError
+
+
+def train(config: str | Path | Config = "sysu.yaml", overrides: Sequence[str] = (), out: str | Path | None = None,
+          progress: bool = True) -> Any:
+    """Train a model (one process, or one rank under torchrun); returns the run summary."""
+    from mcja.engine.run import train as run_train
+
+    cfg = config if isinstance(config, Config) else load_config(config, list(overrides))
+    return run_train(cfg, run_dir=out, progress=progress)
+
+
+def resume(run_dir: str | Path, overrides: Sequence[str] = (), progress: bool = True) -> Any:
+    """Continue the run in `run_dir` from its `last.pt` (overrides such as optim.epochs=200 apply)."""
+    from mcja.engine.run import resume_config, train as run_train
+
+    return run_train(resume_config(run_dir, list(overrides)), resume=run_dir, progress=progress)
+
+
+def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tuple(range(1, 11)),
+                 overrides: Sequence[str] = (), out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """One model per RegDB split (the standard protocol), then the table of mean ± std over the splits."""
+    from mcja.engine.evaluate import write_trials_table
+    from mcja.engine.run import train as run_train
+
+    base = load_config(config, list(overrides))
+    root = Path(out) if out else Path(base.output_dir) / base.name
+    per_trial: dict[int, dict[str, Any]] = {}
+    for trial in trials:
+        cfg = load_config(config, [*overrides, f"data.trial={trial}"])
+        run_dir = root / f"trial-{trial}"
+        if (run_dir / "results.json").exists():  # finished earlier: keep it (makes the loop resumable)
+            from mcja.engine.evaluate import read_results
+
+            per_trial[trial] = read_results(run_dir)
+            continue
+        summary = run_train(cfg, run_dir=run_dir, progress=progress)
+        per_trial[trial] = summary.results
+    return write_trials_table(per_trial, root, title=f"{base.name}: {len(per_trial)} trials")
+
+
+def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
+         out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
+         device: str = "auto", trials: int = 10, progress: bool = True) -> dict[str, Any]:
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict)."""
+    from mcja.data.readers import load_dataset
+    from mcja.engine.checkpoint import checkpoint_config
+    from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
+    from mcja.engine.runtime import setup_runtime
+    from mcja.models import load_model
+
+    stored = checkpoint_config(checkpoint)
+    cfg = _test_config(stored, dataset, str(root), trial, image_size, batch_size, trials)
+    data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model loads
+    rt = setup_runtime(device, amp="auto", channels_last=True)
+    model = load_model(checkpoint, map_location=rt.device).to(rt.device)
+    eval_data = prepare_eval_data(cfg, data, None, progress=progress)
+    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
+    out_dir = Path(out) if out else Path(checkpoint).parent / f"test-{dataset}"
+    write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
+    return results
+
+
+def _test_config(stored: dict[str, Any] | None, dataset: str, root: str, trial: int,
+                 image_size: Sequence[int] | None, batch_size: int, trials: int) -> Config:
+    """Evaluation settings: the checkpoint's image size when it has a config, else the dataset's defaults."""
+    from mcja.config import config_from_dict
+
+    cfg = config_from_dict(stored) if stored else load_config(dataset if dataset != "folder" else "sysu")
+    cfg.data.dataset, cfg.data.root, cfg.data.trial = dataset, root, trial
+    if image_size:
+        cfg.data.image_size = list(image_size)
+    cfg.eval.batch_size, cfg.eval.trials = batch_size, trials
+    return cfg
+
+
+def parse_trials(text: str) -> list[int]:
+    """'1-10' -> [1..10]; '1,3,5' -> [1, 3, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", part)
+        if not m:
+            raise ConfigError(f"--trials '{text}': expected e.g. 1-10 or 1,3,5")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        out.extend(range(lo, hi + 1))
+    if not out or min(out) < 1 or max(out) > 10:
+        raise ConfigError(f"--trials '{text}': RegDB trials are 1..10")
+    return out

@@ -1,0 +1,58 @@
+"""Training checkpoints: `last.pt` (everything needed to resume) and `best.pt` (the selected model).
+
+Both are model checkpoints `mcja.models.load_model` reads directly: they carry the architecture and the
+whole config, so nothing else is needed to use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mcja import __version__
+from mcja.config import Config
+from mcja.engine.runtime import rng_state
+from mcja.errors import CheckpointError
+from mcja.models import MCJA, checkpoint_payload
+from mcja.utils.io import atomic_torch_save
+
+RESUME_KEYS = ("state_dict", "optimizer", "scheduler", "scaler", "train_state", "augment_rng", "rng", "config")
+
+
+def save_training_state(path: Path, model: MCJA, cfg: Config, **state: Any) -> None:
+    """Atomically write a resumable checkpoint (model + optimizer/scheduler/scaler/counters/RNG)."""
+    payload = checkpoint_payload(model, config=cfg.to_dict(), rng=rng_state(), mcja_version=__version__, **state)
+    atomic_torch_save(payload, path)
+
+
+def save_best(path: Path, model: MCJA, cfg: Config, **info: Any) -> None:
+    """Atomically write the selected model with its config and the metrics that selected it."""
+    atomic_torch_save(checkpoint_payload(model, config=cfg.to_dict(), mcja_version=__version__, **info), path)
+
+
+def load_training_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read `last.pt`; a missing file or one without the resume state gets a clear error."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no checkpoint to resume from (expected last.pt written by `mcja train`)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
+        raise CheckpointError(f"{path}: cannot read checkpoint ({err.__class__.__name__}: {err})") from None
+    missing = [k for k in RESUME_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a resumable training checkpoint (missing {', '.join(missing)})")
+    return ckpt
+
+
+def checkpoint_config(path: str | Path) -> dict[str, Any] | None:
+    """The config stored in one of our checkpoints (None for a reference-code state dict)."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(f"{path}: cannot read checkpoint ({err.__class__.__name__}: {err})") from None
+    config = ckpt.get("config") if isinstance(ckpt, dict) else None
+    return config if isinstance(config, dict) else None

@@ -1,0 +1,135 @@
+"""Where and how training runs: device, mixed precision, distributed process group, seeds."""
+
+from __future__ import annotations
+
+import os
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, ContextManager
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from mcja.errors import ConfigError
+
+
+@dataclass
+class Runtime:
+    """The process's place in a (possibly distributed) run and its numeric settings."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    amp_dtype: torch.dtype | None = None  # None = full float32
+    channels_last: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def autocast(self) -> ContextManager[Any]:
+        """Autocast context for forward passes (a no-op in float32)."""
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Move a batch to the device in the memory format the model runs in."""
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """`auto` -> the local CUDA device when there is one, else CPU."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"'train.device': unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"'train.device' is {name!r} but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """Mixed-precision dtype: `auto` is bf16 (or fp16) on CUDA and full float32 on CPU."""
+    if amp == "off":
+        return None
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError("'train.amp: fp16' needs a CUDA device (use bf16 or off on CPU)")
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool = True) -> Runtime:
+    """Join the process group when launched by torchrun (NCCL on GPU, gloo on CPU) and pick the device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Runtime(
+        device=dev,
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        amp_dtype=resolve_amp(amp, dev),
+        channels_last=channels_last and dev.type == "cuda",
+    )
+
+
+def teardown_runtime(rt: Runtime) -> None:
+    """Leave the process group, if any."""
+    if rt.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (saved in checkpoints so a resumed run continues identically)."""
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` saved."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
