@@ -90,6 +90,7 @@ class EvalConfig:
     start: int = 0  # first epoch that is evaluated
     batch_size: int = 128
     mser: bool = True  # MSER re-ranked figures at the end of training (reported separately)
+    mser_at_start: bool = False  # also MSER in the evaluation before training (when start == 0)
     select_on: str = "test"  # test (like the reference) | val (needs data.val_ids > 0)
     trials: int = 10  # SYSU-MM01 / LLCM gallery trials
 

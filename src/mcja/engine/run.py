@@ -71,7 +71,8 @@ def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: str | P
     loader = _train_loader(cfg, train_set, rt, progress)
     eval_data = prepare_eval_data(cfg, dataset, val, progress=progress) if rt.is_main else None
     model = _build_model(cfg, train_set.num_train_ids, rt)
-    trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data, logger=logger)
+    trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data, logger=logger,
+                      progress=progress)
     if resume:
         trainer.resume_from(out / "last.pt")
         logger.echo(f"resumed {out} at epoch {trainer.state.epoch}, step {trainer.state.step}")

@@ -6,6 +6,7 @@ import os
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ContextManager
 
 import numpy as np
@@ -50,16 +51,16 @@ class Runtime:
             dist.barrier()
 
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """`auto` -> the local CUDA device when there is one, else CPU."""
+def resolve_device(name: str = "auto", local_rank: int = 0, setting: str = "train.device") -> torch.device:
+    """`auto` -> the local CUDA device when there is one, else CPU; errors name `setting`."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"'train.device': unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+        raise ConfigError(f"'{setting}': unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"'train.device' is {name!r} but CUDA is not available on this machine")
+        raise ConfigError(f"'{setting}' is {name!r} but CUDA is not available on this machine")
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     return device
@@ -87,7 +88,8 @@ def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool =
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        # Rank 0 evaluates (MSER can take a while) while the others wait at a barrier: allow for it.
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(hours=2))
     return Runtime(
         device=dev,
         rank=rank,

@@ -56,6 +56,7 @@ class Trainer:
     train_loader: TrainLoader
     eval_data: EvalData | None
     logger: RunLogger
+    progress: bool = True
     augment: TrainAugment = field(init=False)
     state: TrainState = field(default_factory=TrainState)
 
@@ -126,7 +127,7 @@ class Trainer:
     # ----------------------------------------------------------------- training
     def fit(self) -> TrainState:
         """Train from the current state to `optim.epochs`, evaluating and checkpointing on the way."""
-        if self.state.epoch == 0 and self.state.step == 0 and self.cfg.eval.start == 0 and self.eval_data:
+        if self.state.epoch == 0 and self.state.step == 0 and self.cfg.eval.start == 0:
             self._evaluate(epoch=0)
         with _stop_on_signals(self):
             while self.state.epoch < self.cfg.optim.epochs:
@@ -144,7 +145,7 @@ class Trainer:
         self.train_loader.sampler.set_epoch(epoch)
         total = self.steps_per_epoch()
         bar = tqdm(total=total, initial=start, desc=f"epoch {epoch + 1}/{self.cfg.optim.epochs}",
-                   disable=not self.rt.is_main, leave=False, dynamic_ncols=True)
+                   disable=not (self.rt.is_main and self.progress), leave=False, dynamic_ncols=True)
         self.net.train()
         began, seen, sums = time.perf_counter(), 0, {"loss": 0.0, "id": 0.0, "cmr": 0.0}
         for step, batch in zip(range(start, total), self._batches(start)):
@@ -215,15 +216,21 @@ class Trainer:
 
     # ----------------------------------------------------------------- evaluation
     def _should_evaluate(self, epoch: int) -> bool:
+        """From the config alone, so every rank agrees (only rank 0 holds the evaluation data)."""
         every, last = self.cfg.eval.every, epoch == self.cfg.optim.epochs
-        if self.eval_data is None or epoch < self.cfg.eval.start:
+        if epoch < self.cfg.eval.start:
             return False
         return last or (every > 0 and epoch % every == 0)
 
     def _evaluate(self, epoch: int) -> None:
-        """Plain-ranking evaluation on the selection set (main process); keeps `best.pt`."""
+        """Plain-ranking evaluation on the selection set (main process); keeps `best.pt`.
+
+        Before training (epoch 0) the whole protocol is evaluated, like the reference's initial check.
+        """
         if self.rt.is_main and self.eval_data is not None:
-            results = evaluate_model(self.model, self.eval_data, self.rt, self.cfg, mser=False, full=False)
+            before = epoch == 0
+            results = evaluate_model(self.model, self.eval_data, self.rt, self.cfg, full=before,
+                                     mser=before and self.cfg.eval.mser_at_start, progress=self.progress)
             score = selection_score(results)
             self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},
                             step=self.state.global_step)
