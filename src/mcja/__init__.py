@@ -1,7 +1,22 @@
-"""mcja: visible-infrared person re-identification with MCJA (TCSVT 2024)."""
+"""mcja: visible-infrared person re-identification with MCJA (TCSVT 2024).
+
+`mcja.api` has the verbs as functions (train, test, extract, search, export, demo);
+`mcja.FeatureExtractor` turns images into features with a trained model.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["FeatureExtractor", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import mcja` stays light (no torch import) for the CLI's --help and --version.
+    if name == "FeatureExtractor":
+        from mcja.inference import FeatureExtractor
+
+        return FeatureExtractor
+    raise AttributeError(f"module 'mcja' has no attribute {name!r}")

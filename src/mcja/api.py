@@ -95,3 +95,32 @@ def parse_trials(text: str) -> list[int]:
     if not out or min(out) < 1 or max(out) > 10:
         raise ConfigError(f"--trials '{text}': RegDB trials are 1..10")
     return out
+
+
+def extract(checkpoint: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    """Features of a folder, a list or a dataset split to an npz (see `mcja.inference.extract_file`)."""
+    from mcja.inference import extract_file
+
+    return extract_file(checkpoint, out, **options)
+
+
+def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str | Path, out: str | Path,
+           **options: Any) -> dict[str, Any]:
+    """Rank a gallery folder for each query image; JSON + contact sheets (see `mcja.inference.search_gallery`)."""
+    from mcja.inference import search_gallery
+
+    return search_gallery(checkpoint, queries, gallery, out, **options)
+
+
+def export(checkpoint: str | Path, onnx_path: str | Path, **options: Any) -> dict[str, Any]:
+    """The eval network as ONNX, parity-checked with onnxruntime (see `mcja.inference.export_onnx`)."""
+    from mcja.inference import export_onnx
+
+    return export_onnx(checkpoint, onnx_path, **options)
+
+
+def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress: bool = True, **settings: Any) -> dict[str, Any]:
+    """Synthetic data, training, evaluation and a report folder (see `mcja.demo.run_demo`)."""
+    from mcja.demo import DemoSettings, run_demo
+
+    return run_demo(out, DemoSettings(**settings), overrides, progress=progress)
