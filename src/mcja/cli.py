@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; user errors print one line and return 2, Ctrl-C returns 130."""
+    """Run the command line; user errors print one line and return 2, an interruption returns 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except MCJAError as err:
-        print(f"mcja {args.verb}: error: {err}", file=sys.stderr)
-        return 2
+        print(f"mcja {args.verb}: {err.label}{err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print(f"mcja {args.verb}: interrupted", file=sys.stderr)
         return 130

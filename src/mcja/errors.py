@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class MCJAError(Exception):
-    """Base class for errors caused by the user's input; the CLI prints the message and exits 2."""
+    """Base class for errors caused by the user's input; the CLI prints the message and exits `exit_code`."""
+
+    exit_code = 2
+    label = "error: "
 
 
 class DatasetError(MCJAError):
@@ -17,3 +20,10 @@ class ConfigError(MCJAError):
 
 class CheckpointError(MCJAError):
     """A checkpoint or weights file is missing, unreadable or of another architecture."""
+
+
+class Interrupted(MCJAError):
+    """Stopped on request (Ctrl-C / SIGTERM) after saving what is needed to continue."""
+
+    exit_code = 130
+    label = "interrupted: "

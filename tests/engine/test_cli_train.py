@@ -100,3 +100,16 @@ def test_short_training_lowers_the_loss_and_raises_cross_modality_rank1(sysu_roo
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert len(r1) == 2 and r1[1] > r1[0] + 10, f"rank-1 before/after: {r1}"
     assert summary.best_epoch == 4
+
+
+def test_sysu_layout_without_rand_perm_cam_trains_and_says_so(sysu_root, tiny_config, tmp_path):
+    import shutil
+
+    root = tmp_path / "sysu-no-perm"
+    shutil.copytree(sysu_root, root)
+    (root / "exp" / "rand_perm_cam.mat").unlink()
+    with pytest.warns(UserWarning, match="rand_perm_cam.mat is missing"):
+        summary = train(tiny_config(f"data.root={root}", "optim.epochs=1"), run_dir=tmp_path / "r", progress=False)
+    assert set(summary.results["plain"]) == {"all-search whole gallery", "indoor-search whole gallery"}
+    assert "not the standard trials" in summary.results["label"]
+    assert "not the standard trials" in (tmp_path / "r" / "results.md").read_text()

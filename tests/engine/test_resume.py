@@ -116,3 +116,31 @@ def test_existing_run_folder_is_not_overwritten(tiny_config, tmp_path):
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, run_dir=tmp_path / "r", progress=False)
     assert (tmp_path / "r" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_sigint_saves_mid_epoch_and_exits_130(sysu_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mcja", "train", "--config", "demo.yaml", "--out", str(run), "--quiet",
+           f"data.root={sysu_root}", f"data.cache_dir={tmp_path / 'c'}", "data.image_size=[64,32]", "data.p_size=4",
+           "data.k_size=4", "train.device=cpu", "optim.epochs=50", "eval.start=1", "eval.every=0", "eval.mser=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while not (run / "metrics.jsonl").exists() and time.time() < deadline:  # first logged step
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["train_state"]
+    assert state["global_step"] >= 1 and state["epoch"] < 50

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +18,7 @@ from mcja.engine.features import extract_features
 from mcja.engine.runtime import Runtime
 from mcja.errors import DatasetError
 from mcja.evaluation import (
+    GALLERY_CAMS,
     REGDB_MSER,
     SYSU_SETTINGS,
     evaluate_llcm,
@@ -25,6 +27,7 @@ from mcja.evaluation import (
     load_rand_perm,
     regdb_summary,
     sysu_protocol,
+    sysu_query_cams,
     write_report,
 )
 
@@ -35,7 +38,7 @@ TITLES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM", "pair": "cross-
 class EvalData:
     """The cached test images of both modalities and what the protocol needs besides features."""
 
-    protocol: str  # sysu | regdb | llcm | pair
+    protocol: str  # sysu | sysu-whole | regdb | llcm | pair
     label: str
     visible: ImageCache
     infrared: ImageCache
@@ -63,7 +66,11 @@ def prepare_eval_data(cfg: Config, dataset: VIDataset, val: tuple[list[Sample], 
     if not vis or not ir:
         raise DatasetError(f"{dataset.root}: the {split} set needs images of both modalities "
                            f"(found {len(vis)} visible, {len(ir)} infrared)")
-    perm = _sysu_perm(dataset) if protocol == "sysu" else None
+    perm = None
+    if protocol == "sysu":
+        perm = _sysu_perm(dataset)
+        if perm is None:
+            protocol, label = "sysu-whole", f"{label}, whole gallery (no rand_perm_cam.mat: not the standard trials)"
     size = tuple(cfg.data.image_size)
     cache_dir = cfg.data.cache_dir or None
     tag = f"{dataset.name}-{split}-{cfg.data.trial}"
@@ -76,10 +83,13 @@ def prepare_eval_data(cfg: Config, dataset: VIDataset, val: tuple[list[Sample], 
 
 
 def _sysu_perm(dataset: VIDataset) -> Any:
+    """The gallery trials; None (with a warning) when exp/rand_perm_cam.mat is missing."""
     path = dataset.meta.get("rand_perm_cam")
     if not path or not Path(path).is_file():
-        raise DatasetError(f"{Path(dataset.root) / 'exp' / 'rand_perm_cam.mat'}: missing; SYSU-MM01 evaluation needs "
-                           "the gallery trials file that ships with the dataset's evaluation code (copy it into exp/)")
+        warnings.warn(f"{Path(dataset.root) / 'exp' / 'rand_perm_cam.mat'} is missing: evaluating against every visible "
+                      "test image instead of the standard 10 gallery trials (copy the file from the SYSU-MM01 "
+                      "evaluation code into exp/ for comparable figures)", stacklevel=2)
+        return None
     return load_rand_perm(path)
 
 
@@ -106,6 +116,8 @@ def run_protocol(data: EvalData, vis: torch.Tensor, ir: torch.Tensor, rerank: st
         settings = SYSU_SETTINGS if full else SYSU_SETTINGS[:1]
         return sysu_protocol(ir, i["pids"], i["cameras"], vis, v["pids"], v["cameras"], list(v["paths"]), data.perm,
                              settings=settings, trials=data.trials, rerank=rerank)
+    if data.protocol == "sysu-whole":
+        return _sysu_whole_gallery(data, vis, ir, rerank, full)
     if data.protocol == "regdb":
         return evaluate_regdb(vis, v["pids"], ir, i["pids"], rerank=rerank)
     if data.protocol == "llcm":
@@ -125,11 +137,24 @@ def metrics_only(results: dict[str, Any]) -> dict[str, Any]:
             for part in ("plain", "mser") if part in results}
 
 
+def _sysu_whole_gallery(data: EvalData, vis: torch.Tensor, ir: torch.Tensor, rerank: str | None,
+                        full: bool) -> dict[str, Any]:
+    """SYSU-MM01 search modes against every visible test image of the mode's cameras (no trials)."""
+    v, i = data.vis, data.ir
+    qcams = sysu_query_cams(i["cameras"])  # the same-location rule still applies
+    out = {}
+    for mode in ("all", "indoor") if full else ("all",):
+        keep = np.isin(v["cameras"], GALLERY_CAMS[mode])
+        out[f"{mode}-search whole gallery"] = evaluate_pair(ir, i["pids"], qcams, vis[:, torch.as_tensor(keep)],
+                                                            v["pids"][keep], v["cameras"][keep], rerank)
+    return out
+
+
 def selection_score(results: dict[str, Any]) -> float:
     """The plain rank-1 that selects the best epoch: SYSU-MM01 all-search single-shot, else the mean of directions."""
     plain = results["plain"]
-    if results["protocol"] == "sysu":
-        return float(plain["all-search single-shot"]["r1"])
+    if results["protocol"] in ("sysu", "sysu-whole"):  # the first setting: all-search (single-shot)
+        return float(next(iter(plain.values()))["r1"])
     return float(np.mean([r["r1"] for r in plain.values()]))
 
 

@@ -20,12 +20,12 @@ from mcja.engine.checkpoint import load_training_state, save_best, save_training
 from mcja.engine.evaluate import EvalData, evaluate_model, metrics_only, selection_score
 from mcja.engine.logger import RunLogger
 from mcja.engine.runtime import Runtime, set_rng_state
-from mcja.errors import MCJAError
+from mcja.errors import Interrupted, MCJAError
 from mcja.losses import CMRLoss, identity_loss
 from mcja.models import MCJA
 
 
-class TrainingInterrupted(MCJAError):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C / SIGTERM: the state was saved and the run can be resumed."""
 
 

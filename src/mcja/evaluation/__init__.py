@@ -11,6 +11,7 @@ from mcja.evaluation.pictures import cmc_plot, ranked_list_image, ranked_list_pi
 from mcja.evaluation.regdb import REGDB_MSER, evaluate_regdb, regdb_summary
 from mcja.evaluation.report import results_json, results_table, write_report
 from mcja.evaluation.sysu import (
+    GALLERY_CAMS,
     SYSU_SETTINGS,
     evaluate_sysu,
     load_rand_perm,
@@ -21,6 +22,7 @@ from mcja.evaluation.sysu import (
 )
 
 __all__ = [
+    "GALLERY_CAMS",
     "REGDB_MSER",
     "SYSU_SETTINGS",
     "cmc_plot",
