@@ -2,9 +2,9 @@
 metric effect of computing V and the Jaccard distance in float32 instead of the reference's float16.
 
 Each configuration runs in its own process so that its peak resident memory (ru_maxrss) is its own.
-The cost of the Jaccard step grows with how mixed the k-reciprocal neighbourhoods are: --noise 1.5
-(default) gives tight identity clusters, --noise 4.5 the noisy features of bench_eval (a worst case).
-Usage: python benchmarks/bench_mser.py [--quick] [--device cpu|cuda]
+The cost of the Jaccard step grows with how mixed the k-reciprocal neighbourhoods are: noise 1.5 gives
+tight identity clusters, 3.0 medium ones, 4.5 the noisy features of bench_eval (a worst case).
+Usage: python benchmarks/bench_mser.py [--quick] [--device cpu|cuda] [--noise 1.5 3.0 ...] [--shots 1 10]
 """
 
 from __future__ import annotations
@@ -88,23 +88,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 trials per setting instead of 10")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--noise", type=float, default=1.5, help="feature noise around identity centres (see docstring)")
+    ap.add_argument("--noise", type=float, nargs="+", default=[1.5, 3.0], help="feature noise around identity centres (see docstring)")
     ap.add_argument("--shots", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_config(args.child[0], args.child[1], args.device, args.noise)))
+        print(json.dumps(run_config(args.child[0], args.child[1], args.device, args.noise[0])))
         return
     trials = 2 if args.quick else 10
-    print(machine(), f"device: {args.device}, feature noise {args.noise}\n")
+    print(machine(), f"device: {args.device}\n")
     print("| MSER, SYSU all-search, %d trials | total | per trial | peak RSS | peak GPU | R1 / mAP |" % trials)
     print("|---|---|---|---|---|---|")
-    for shots in args.shots:
-        r = in_subprocess(shots, trials, args.device, args.noise)
-        gpu = f"{r['peak_gpu_gib']:.2f} GiB" if args.device == "cuda" else "-"
-        print(f"| {'single' if shots == 1 else 'multi'}-shot | {r['seconds']:.1f} s | {r['seconds'] / trials:.2f} s "
-              f"| {r['peak_rss_gib']:.2f} GiB | {gpu} | {r['r1']:.2f} / {r['mAP']:.2f} |")
-    print()
+    for noise in args.noise:
+        for shots in args.shots:
+            r = in_subprocess(shots, trials, args.device, noise)
+            gpu = f"{r['peak_gpu_gib']:.2f} GiB" if args.device == "cuda" else "-"
+            print(f"| noise {noise}, {'single' if shots == 1 else 'multi'}-shot | {r['seconds']:.1f} s | {r['seconds'] / trials:.2f} s "
+                  f"| {r['peak_rss_gib']:.2f} GiB | {gpu} | {r['r1']:.2f} / {r['mAP']:.2f} |", flush=True)
+    print("\nload average at the end:", ", ".join(f"{x:.1f}" for x in os.getloadavg()), "\n")
     print("\n".join(float16_effect(np.random.default_rng(1))))
 
 

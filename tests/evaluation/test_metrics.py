@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from eval_helpers import loop_cosine, loop_metrics
+from eval_helpers import loop_cosine, loop_evaluate, loop_metrics
 
 from mcja.evaluation import evaluate_pair, rank_metrics
 
@@ -77,6 +77,8 @@ def test_evaluate_pair_features_views_and_inputs_untouched():
         np.testing.assert_array_equal(a, b)
     cmc, m_ap, m_inp = loop_metrics(loop_cosine(q[0], g[0]), qids, qcams, gids, gcams)
     assert got["mAP"] == pytest.approx(m_ap * 100) and got["mINP"] == pytest.approx(m_inp * 100)
+    l_cmc, l_ap, l_inp = loop_evaluate(q[0], qids, qcams, g[0], gids, gcams)  # the benchmark's loop
+    np.testing.assert_allclose(np.r_[l_cmc, l_ap, l_inp], np.r_[cmc, m_ap, m_inp])
     from_torch = evaluate_pair(torch.from_numpy(q[0]), torch.from_numpy(qids), qcams, torch.from_numpy(g[0]), gids, gcams)
     assert from_torch["mAP"] == pytest.approx(got["mAP"]) and set(got) == {"r1", "r5", "r10", "r20", "mAP", "mINP", "cmc"}
 

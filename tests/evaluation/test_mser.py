@@ -7,6 +7,7 @@ from eval_helpers import loop_mser
 
 import mcja.evaluation.mser as mser_mod
 from mcja.evaluation import evaluate_pair, mser_rerank
+from mcja.evaluation.mser import MserReranker
 
 
 def _unit(rng, *shape):
@@ -87,3 +88,28 @@ def test_evaluate_pair_with_mser():
     assert set(rer) == set(plain) and 0 <= rer["mAP"] <= 100
     with pytest.raises(TypeError):
         evaluate_pair(q, qids, np.full(30, 3), g, gids, np.full(24, 1), k1=6)
+
+
+@pytest.mark.parametrize("neighbours,k2", [("query", 4), ("query", 1), ("all", 4)])
+def test_gallery_subsets_match_reference(neighbours, k2):
+    # the shared query side (neighbours from the queries) must give what re-ranking each subset alone gives
+    rng = np.random.default_rng(11)
+    q, g = _unit(rng, 1, 40, 16), _unit(rng, 4, 50, 16)
+    reranker = MserReranker(q, g, 7, k2, 0.3, neighbours)
+    assert reranker.shared == (neighbours == "query")
+    for subset in (np.arange(50), np.sort(rng.choice(50, 17, replace=False)), np.array([3])):
+        expected = loop_mser(list(q), list(g[:, subset]), 7, k2, 0.3, neighbours == "query", np.float32)
+        np.testing.assert_allclose(reranker.rerank(subset).numpy(), expected, atol=2e-6)
+
+
+def test_dense_and_sparse_join_agree(monkeypatch):
+    # every V column joined densely, then every one sparsely: both must give the reference
+    rng = np.random.default_rng(12)
+    q, g = _unit(rng, 1, 40, 8), _unit(rng, 4, 30, 8)
+    expected = loop_mser(list(q), list(g), 7, 5, 0.3, True, np.float32)
+    for share in (0.0, 2.0):
+        monkeypatch.setattr(mser_mod, "_DENSE_SHARE", share)
+        for neighbours in ("query", "all"):
+            ours = mser_rerank(q, g, 7, 5, 0.3, neighbours)
+            np.testing.assert_allclose(ours, loop_mser(list(q), list(g), 7, 5, 0.3, neighbours == "query", np.float32), atol=2e-6)
+        np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3), expected, atol=2e-6)

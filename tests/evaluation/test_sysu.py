@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.io
-from eval_helpers import ROWS, loop_cosine, loop_metrics, loop_sysu_gallery, make_sysu
+from eval_helpers import ROWS, loop_cosine, loop_metrics, loop_mser, loop_sysu_gallery, make_sysu
 
 from mcja.errors import DatasetError
 from mcja.evaluation import evaluate_sysu, load_rand_perm, sysu_protocol, sysu_trial_gallery, sysu_trial_masks
@@ -99,3 +99,21 @@ def test_protocol_matches_reference_loop():
         np.testing.assert_allclose([r["r1"], r["r5"], r["mAP"], r["mINP"]], np.mean(trial_values, 0) * 100, atol=1e-9)
     for k, v in before.items():
         np.testing.assert_array_equal(d[k], v)
+
+
+def test_protocol_with_mser_matches_per_trial_reference():
+    # the protocol shares the query side of MSER between trials; each trial must equal re-ranking its gallery alone
+    rng = np.random.default_rng(8)
+    d = make_sysu(rng, n_ids=10, noise=2.0)
+    g4 = np.stack([d["g_feats"]] + [d["g_feats"] + 0.3 * rng.standard_normal(d["g_feats"].shape) for _ in range(3)])
+    unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
+    res = sysu_protocol(d["q_feats"], d["q_ids"], d["q_cams"], g4, d["g_ids"], d["g_cams"], d["g_paths"], d["perm"],
+                        settings=[("all", 1), ("indoor", 10)], trials=2, rerank="mser", k1=6, k2=4)
+    qcams = np.where(d["q_cams"] == 3, 2, d["q_cams"])
+    for r in res.values():
+        for t in range(2):
+            m = loop_sysu_gallery(d["perm"], d["g_paths"], d["g_ids"], d["g_cams"], r["mode"], r["shots"], t)
+            dist = loop_mser([unit(d["q_feats"])], list(unit(g4[:, m])), 6, 4, 0.3, True, np.float32)
+            cmc, m_ap, m_inp = loop_metrics(dist, d["q_ids"], qcams, d["g_ids"][m], d["g_cams"][m])
+            got = r["trials"][t]
+            np.testing.assert_allclose([got["r1"], got["mAP"], got["mINP"]], np.array([cmc[0], m_ap, m_inp]) * 100, atol=1e-6)

@@ -6,21 +6,39 @@ every view), "original distance" = each row divided by its maximum, V = normalis
 over k-reciprocal neighbours, query expansion over the k2 nearest, Jaccard distance from V, final =
 (1 - lambda) * Jaccard + lambda * original on the query x gallery block, averaged over views.
 We compute V and the Jaccard in float32 where the reference stores them in float16 (docs/deviations.md).
+
+With neighbours from the query part (SYSU-MM01) every item's neighbours are queries, so the queries'
+neighbour lists and reciprocal sets, and each gallery item's nearest queries, do not depend on which other
+gallery items are present: `MserReranker` computes them once and re-ranks any number of gallery subsets
+(the protocol's trials) against them; per subset only the row maxima, hence V's values, change.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from mcja.evaluation._arrays import as_views
+from mcja.evaluation.metrics import pairwise_dot
 
 NEIGHBOUR_RULES = ("query", "all")
-_ROW_CHUNK = 1024  # rows of the distance matrix held at once
-_PAIR_CHUNK = 1 << 22  # (query entry, gallery entry) pairs expanded at once in the Jaccard join
+_ROW_CHUNK = 1024  # rows of a distance matrix held at once
+_PAIR_CHUNK = 1 << 21  # (query entry, gallery entry) pairs expanded at once in the Jaccard join
+# A V column whose gallery entries fill more than this share of the gallery is joined densely: a dense row
+# costs ~1 ns per gallery item, a sparse pair ~15-30 ns (measured on CPU), so mixed neighbourhoods go dense.
+_DENSE_SHARE = 1 / 16
+
+Csr = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # row pointers, column indices, values
+
+
+def _sq_dist(x: torch.Tensor, y: torch.Tensor, sq_x: torch.Tensor, sq_y: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances [len(x), len(y)] as the reference expands them: (|x|^2 + |y|^2) - 2 x.y."""
+    return pairwise_dot(x, y).mul_(-2.0).add_(sq_x[:, None] + sq_y[None, :])
 
 
 @dataclass
@@ -37,9 +55,8 @@ class _Items:
         return self.feats.shape[0]
 
     def dist(self, rows: slice, cols: slice) -> torch.Tensor:
-        """Squared Euclidean distances between two ranges of items (the reference's expansion)."""
-        x, y = self.feats[rows], self.feats[cols]
-        return torch.addmm(self.sq[rows, None] + self.sq[None, cols], x, y.t(), beta=1.0, alpha=-2.0)
+        """Squared Euclidean distances between two ranges of items."""
+        return _sq_dist(self.feats[rows], self.feats[cols], self.sq[rows], self.sq[cols])
 
 
 def _single_view(x: torch.Tensor) -> bool:
@@ -79,6 +96,21 @@ def _neighbours(items: _Items, rows: slice, kmax: int, masked: bool) -> tuple[to
     return nb, nd, d.max(1).values, (d[:, nqp:] if rows.start < nqp else None)
 
 
+def _neighbour_table(items: _Items, kmax: int, masked: bool) -> tuple[torch.Tensor, ...]:
+    """Neighbours [N, kmax], their distances, row maxima, and the raw query x gallery distance block."""
+    n, nqp = items.n, items.nqp
+    nbs, nds, maxima = [], [], []
+    block = torch.empty(nqp, n - nqp, device=items.feats.device)
+    starts = [(s, nqp) for s in range(0, nqp, _ROW_CHUNK)] + [(s, n) for s in range(nqp, n, _ROW_CHUNK)]
+    for s, end in starts:  # chunks never straddle the query/gallery boundary
+        rows = slice(s, min(s + _ROW_CHUNK, end))
+        nb, nd, row_max, qg = _neighbours(items, rows, kmax, masked)
+        if qg is not None:
+            block[rows] = qg
+        nbs.append(nb), nds.append(nd), maxima.append(row_max)
+    return torch.cat(nbs), torch.cat(nds), torch.cat(maxima), block
+
+
 def _reciprocal(nb: torch.Tensor, k1: int) -> torch.Tensor:
     """recip[i, a]: item i is among the k1 + 1 nearest of its a-th neighbour (and vice versa by construction)."""
     fwd = nb[:, : k1 + 1]
@@ -89,104 +121,179 @@ def _reciprocal(nb: torch.Tensor, k1: int) -> torch.Tensor:
     return out
 
 
-def _coalesce_rows(first_row: int, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n_rows: int, n_cols: int) -> tuple[torch.Tensor, ...]:
-    """Sum duplicate (row, col) entries of a band of rows through a dense scratch; zeros dropped."""
-    scratch = torch.zeros(n_rows * n_cols, dtype=vals.dtype, device=vals.device)
-    scratch.index_add_(0, (rows - first_row) * n_cols + cols, vals)
-    flat = scratch.nonzero(as_tuple=True)[0]
-    return flat // n_cols + first_row, flat % n_cols, scratch[flat]
+def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR tensor (torch flags the layout as beta; that warning says nothing to our users)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, val, size=size, check_invariants=False)
 
 
-def _expanded_v(nb: torch.Tensor, recip: torch.Tensor, weights: torch.Tensor, k1: int, k2: int, n_cols: int) -> tuple[torch.Tensor, ...]:
-    """Sparse V (rows sorted) after query expansion: row i is the mean of the V rows of i's k2 nearest items.
-
-    Every V column lies below `n_cols` (the query part when neighbours come from it, else all items).
-    """
-    n = nb.shape[0]
-    fwd = nb[:, : k1 + 1]
-    if k2 == 1:  # the reference skips the expansion for k2 = 1
-        r = torch.arange(n, device=nb.device)[:, None].expand_as(fwd)
-        return r[recip], fwd[recip], weights[recip]
-    nnz = recip.sum(1)
-    v_cols, v_vals = fwd[recip], weights[recip]  # CSR of V: rows in order
-    v_start = torch.cumsum(nnz, 0) - nnz
-    band = max(1, (1 << 22) // max(n_cols, 1))  # rows per dense scratch of about 4M floats
-    parts = []
-    for s in range(0, n, band):
-        near = nb[s : s + band, :k2].reshape(-1)
-        cnt = nnz[near]
-        entry = torch.arange(int(cnt.sum()), device=nb.device) + (v_start[near] - (torch.cumsum(cnt, 0) - cnt)).repeat_interleave(cnt)
-        rows = torch.arange(s, s + near.numel() // k2, device=nb.device).repeat_interleave(k2).repeat_interleave(cnt)
-        parts.append(_coalesce_rows(s, rows, v_cols[entry], v_vals[entry] / k2, near.numel() // k2, n_cols))
-    return tuple(torch.cat(p) for p in zip(*parts))
+def _parts(m: torch.Tensor) -> Csr:
+    """Row pointers, column indices and values of a sparse CSR tensor."""
+    return m.crow_indices(), m.col_indices(), m.values()
 
 
-def _jaccard_overlap(v: tuple[torch.Tensor, ...], nqp: int, n: int) -> torch.Tensor:
-    """S[i, j] = sum_k min(V[i, k], V[j, k]) for query-part rows i and gallery-part rows j, by a sparse join."""
-    rows, cols, vals = v
-    device = vals.device
-    ngp = n - nqp
-    is_q = rows < nqp
-    q_base, q_cols, q_vals = rows[is_q] * ngp, cols[is_q], vals[is_q]
-    g_order = torch.argsort(cols[~is_q], stable=True)
-    g_rows, g_vals = rows[~is_q][g_order] - nqp, vals[~is_q][g_order]
-    g_count = torch.bincount(cols[~is_q], minlength=n)
-    per = g_count[q_cols]  # pairs each query entry makes: the gallery entries of its column
+def _v_matrix(fwd: torch.Tensor, fdist: torch.Tensor, recip: torch.Tensor, row_max: torch.Tensor,
+              size: tuple[int, int]) -> torch.Tensor:
+    """Sparse V: row i spreads exp(-distance / row maximum) over its k-reciprocal neighbours fwd[i][recip[i]],
+    normalised to sum 1; rows past len(fwd) are empty."""
+    fwd, order = fwd.sort(1)  # CSR columns ascending within a row
+    recip, fdist = recip.gather(1, order), fdist.gather(1, order)
+    w = torch.where(recip, torch.exp(-fdist / row_max[: len(fwd), None]), 0.0)
+    w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+    crow = torch.zeros(size[0] + 1, dtype=torch.int64, device=fwd.device)
+    crow[1 : len(fwd) + 1] = torch.cumsum(recip.sum(1), 0)
+    crow[len(fwd) + 1 :] = crow[len(fwd)]
+    return _csr(crow, fwd[recip], w[recip], size)
+
+
+def _expand(v: torch.Tensor, near: torch.Tensor) -> Csr:
+    """Query expansion: row r of the result is the mean of the V rows near[r] ([R, k2] item indices)."""
+    r, k = near.shape
+    crow = torch.arange(0, r * k + 1, k, device=near.device)
+    ones = torch.ones(r * k, dtype=v.dtype, device=near.device)
+    crow, col, val = _parts(torch.sparse.mm(_csr(crow, near.sort(1).values.reshape(-1), ones, (r, v.shape[0])), v))
+    return crow, col, val.div_(k)  # sum, then divide: the reference's np.mean
+
+
+def _row_of(crow: torch.Tensor) -> torch.Tensor:
+    """Row index of every entry of a CSR matrix, from its row pointers."""
+    return torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device), crow.diff())
+
+
+def _jaccard_overlap(e: Csr, nqp: int, n_cols: int) -> torch.Tensor:
+    """S[i, j] = sum_k min(E[i, k], E[nqp + j, k]) for the first nqp rows i of CSR E against the others: each
+    query entry (i, k) meets the gallery entries of column k, sparsely or, for well-filled columns, densely."""
+    crow, col, val = e
+    ngp, split = len(crow) - 1 - nqp, int(crow[nqp])
+    q = (_row_of(crow[: nqp + 1]), col[:split], val[:split])
+    g = (_row_of(crow[nqp:] - split), col[split:], val[split:])
+    out = torch.zeros(nqp, ngp, dtype=val.dtype, device=val.device)
+    dense = torch.bincount(g[1], minlength=n_cols) > _DENSE_SHARE * ngp
+    in_dense = dense[q[1]]
+    if bool(in_dense.any()):
+        _dense_join(out, tuple(x[in_dense] for x in q), g, dense)
+    _sparse_join(out, tuple(x[~in_dense] for x in q), g, n_cols)
+    return out
+
+
+def _dense_join(out: torch.Tensor, q: tuple[torch.Tensor, ...], g: tuple[torch.Tensor, ...],
+                dense: torch.Tensor) -> None:
+    """out[i] += min(v, column k of the gallery entries, dense) for each query entry (row i, column k, value v)
+    of a `dense` column, about 4M floats at a time."""
+    slot = torch.cumsum(dense, 0) - 1  # row of each dense column in the dense copy
+    in_dense = dense[g[1]]
+    g_dense = torch.zeros(int(dense.sum()), out.shape[1], dtype=out.dtype, device=out.device)
+    g_dense[slot[g[1][in_dense]], g[0][in_dense]] = g[2][in_dense]
+    (q_rows, q_cols, q_vals), step = q, max(1, (1 << 22) // max(out.shape[1], 1))
+    for s in range(0, len(q_rows), step):
+        rows = g_dense[slot[q_cols[s : s + step]]]
+        out.index_add_(0, q_rows[s : s + step], torch.minimum(rows, q_vals[s : s + step, None], out=rows))
+
+
+def _sparse_join(out: torch.Tensor, q: tuple[torch.Tensor, ...], g: tuple[torch.Tensor, ...], n_cols: int) -> None:
+    """out[i, j] += min(v, w) for each query entry (row i, column k, value v) and each gallery entry (row j,
+    column k, value w) of the same column, in chunks of about _PAIR_CHUNK pairs (query entries in row order,
+    so each chunk writes to a few rows of out)."""
+    q_rows, q_cols, q_vals = q
+    g_order = torch.argsort(g[1])
+    g_rows, g_vals, g_count = g[0][g_order], g[2][g_order], torch.bincount(g[1], minlength=n_cols)
+    q_base, per = q_rows * out.shape[1], g_count[q_cols]  # pairs each query entry makes: its column's entries
     ends = torch.cumsum(per, 0)
     # the gallery entry of pair p (global numbering) is p + delta[its query entry]
     delta = (torch.cumsum(g_count, 0) - g_count)[q_cols] - (ends - per)
-    out = torch.zeros(nqp * ngp, dtype=torch.float32, device=device)
-    lo = 0
-    while lo < per.numel():  # chunks of query entries whose pairs number about _PAIR_CHUNK
+    flat, lo = out.view(-1), 0
+    while lo < per.numel():
         base = int(ends[lo - 1]) if lo else 0
         hi = max(int(torch.searchsorted(ends, base + _PAIR_CHUNK, right=True)), lo + 1)
-        cnt = per[lo:hi]
-        g = torch.arange(base, base + int(cnt.sum()), device=device) + delta[lo:hi].repeat_interleave(cnt)
-        target = q_base[lo:hi].repeat_interleave(cnt) + g_rows[g]
-        out.index_add_(0, target, torch.minimum(q_vals[lo:hi].repeat_interleave(cnt), g_vals[g]))
+        cnt, total = per[lo:hi], int(ends[hi - 1]) - base
+        j = delta[lo:hi].repeat_interleave(cnt, output_size=total)
+        j.add_(torch.arange(base, base + total, device=out.device))
+        target = q_base[lo:hi].repeat_interleave(cnt, output_size=total).add_(g_rows[j])
+        flat.index_add_(0, target, torch.minimum(q_vals[lo:hi].repeat_interleave(cnt, output_size=total), g_vals[j]))
         lo = hi
-    return out.view(nqp, ngp)
 
 
-def _neighbour_table(items: _Items, kmax: int, masked: bool) -> tuple[torch.Tensor, ...]:
-    """Neighbours [N, kmax], their distances, row maxima, and the raw query x gallery distance block.
-
-    With masking and at least kmax queries, a gallery item's neighbours are all queries, found in the
-    transposed query x gallery block; gallery items are nobody's neighbour, so their V rows stay empty and
-    their row maxima are never used (set to 1): the gallery x gallery block is never computed.
-    """
-    n, nqp = items.n, items.nqp
-    from_block = masked and nqp >= kmax
-    nbs, nds, maxima = [], [], []
-    block = torch.empty(nqp, n - nqp, device=items.feats.device)
-    starts = [(s, nqp) for s in range(0, nqp, _ROW_CHUNK)]
-    starts += [] if from_block else [(s, n) for s in range(nqp, n, _ROW_CHUNK)]
-    for s, end in starts:  # chunks never straddle the query/gallery boundary
-        rows = slice(s, min(s + _ROW_CHUNK, end))
-        nb, nd, row_max, qg = _neighbours(items, rows, kmax, masked)
-        if qg is not None:
-            block[rows] = qg
-        nbs.append(nb), nds.append(nd), maxima.append(row_max)
-    for s in range(0, n - nqp if from_block else 0, _ROW_CHUNK):
-        nd, nb = torch.topk(block[:, s : s + _ROW_CHUNK], kmax, dim=0, largest=False, sorted=True)
-        nbs.append(nb.t()), nds.append(nd.t()), maxima.append(torch.ones(nb.shape[1], device=nb.device))
-    return torch.cat(nbs), torch.cat(nds), torch.cat(maxima), block
-
-
-def _rerank_items(items: _Items, k1: int, k2: int, lambda_value: float, masked: bool) -> torch.Tensor:
-    """Final re-ranked distances [query part, gallery part] for one set of items."""
-    n, nqp, kmax = items.n, items.nqp, max(k1 + 1, k2)
-    nb, nd, row_max, original = _neighbour_table(items, kmax, masked)
-    recip = _reciprocal(nb, k1)
-    w = torch.where(recip, torch.exp(-nd[:, : k1 + 1] / row_max[:, None]), 0.0)
-    w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-    support = nqp if masked and nqp >= kmax else n  # columns V can use: with masking, the query part
-    overlap = _jaccard_overlap(_expanded_v(nb, recip, w, k1, k2, support), nqp, n)
-    del nb, nd, recip, w
-    # final = (1 - lambda) * (1 - S / (2 - S)) + lambda * original, updating the two [nqp, ngp] buffers in place
-    original.div_(row_max[:nqp, None]).mul_(lambda_value)
+def _final(original: torch.Tensor, row_max: torch.Tensor, overlap: torch.Tensor, lambda_value: float) -> torch.Tensor:
+    """(1 - lambda) * (1 - S / (2 - S)) + lambda * original / row max, updating the two [nqp, ngp] buffers in place."""
+    original.div_(row_max[:, None]).mul_(lambda_value)
     jaccard = overlap.neg_().div_(overlap.add(2.0)).add_(1.0)  # overlap holds -S, so this is 1 - S / (2 - S)
     return original.add_(jaccard, alpha=1.0 - lambda_value)
+
+
+class MserReranker:
+    """MSER of one query set against a gallery or against any subsets of it (e.g. SYSU-MM01's trials).
+
+    With neighbours from the query part and at least max(k1 + 1, k2) query items, all that does not depend on
+    the subset is computed once here: the query x query neighbours and reciprocal sets, every query-gallery
+    distance, each gallery item's k2 nearest queries. Otherwise each subset is re-ranked from scratch.
+    """
+
+    def __init__(self, query_feats: Any, gallery_feats: Any, k1: int = 40, k2: int = 20, lambda_value: float = 0.3,
+                 neighbours: str = "query", multi_view: str | None = None, normalize: bool = True) -> None:
+        if neighbours not in NEIGHBOUR_RULES:
+            raise ValueError(f"neighbours must be one of {NEIGHBOUR_RULES}, got {neighbours!r}")
+        if k1 < 1 or k2 < 1:
+            raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
+        q, g = as_views(query_feats), as_views(gallery_feats)
+        q, g = _pick_views(q, g.to(q.device), multi_view)
+        if normalize:
+            q, g = F.normalize(q, dim=-1), F.normalize(g, dim=-1)
+        self.k1, self.k2, self.lambda_value, self.masked = k1, k2, lambda_value, neighbours == "query"
+        self.views = (q.shape[0], q.shape[1], g.shape[0], g.shape[1])  # vq, nq, vg, ng
+        self.q, self.g = q.reshape(-1, q.shape[-1]), g
+        self.shared = self.masked and len(self.q) >= max(k1 + 1, k2)
+        if self.shared:
+            self._share()
+
+    def _share(self) -> None:
+        """The subset-independent part (see the class docstring); the query x gallery block stays in memory."""
+        q, g, kmax = self.q, self.g.reshape(-1, self.g.shape[-1]), max(self.k1 + 1, self.k2)
+        sq_q, sq_g = (q * q).sum(1), (g * g).sum(1)
+        self.qg = torch.empty(len(q), len(g), device=q.device)
+        nb, nd, qmax = [], [], []
+        for s in range(0, len(q), _ROW_CHUNK):
+            rows = slice(s, s + _ROW_CHUNK)
+            d = _sq_dist(q[rows], q, sq_q[rows], sq_q)
+            near = torch.topk(d, kmax, dim=1, largest=False, sorted=True)
+            nb.append(near.indices), nd.append(near.values), qmax.append(d.max(1).values)
+            self.qg[rows] = _sq_dist(q[rows], g, sq_q[rows], sq_g)
+        nb, nd = torch.cat(nb), torch.cat(nd)
+        self.qmax, self.recip = torch.cat(qmax), _reciprocal(nb, self.k1)
+        self.fwd, self.fdist, self.near_q = nb[:, : self.k1 + 1], nd[:, : self.k1 + 1], nb[:, : self.k2]
+        self.near_g = torch.cat([torch.topk(self.qg[:, s : s + _ROW_CHUNK], self.k2, dim=0, largest=False).indices.t()
+                                 for s in range(0, len(g), _ROW_CHUNK)])
+
+    def rerank(self, subset: Any = None) -> torch.Tensor:
+        """Re-ranked distances [Nq, len(subset)] (a tensor on the features' device) against the gallery items
+        `subset` (indices, in the order wanted; default: the whole gallery)."""
+        vq, nq, vg, ng = self.views
+        idx = torch.arange(ng) if subset is None else torch.as_tensor(np.asarray(subset, dtype=np.int64).reshape(-1))
+        if len(idx) == 0:
+            return torch.zeros(nq, 0, device=self.q.device)
+        final = self._shared_final(idx.to(self.q.device)) if self.shared else self._full_final(idx.to(self.q.device))
+        return final.view(vq, nq, vg, len(idx)).mean(dim=(0, 2))
+
+    def _shared_final(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final distances [query items, gallery view-items of idx] from the shared part."""
+        vg, ng = self.views[2:]
+        cols = (torch.arange(vg, device=idx.device)[:, None] * ng + idx[None, :]).reshape(-1)  # view-major
+        block = self.qg[:, cols]
+        row_max = torch.maximum(self.qmax, block.max(1).values)
+        nqp = len(self.q)
+        v = _v_matrix(self.fwd, self.fdist, self.recip, row_max, (nqp + len(cols), nqp))  # gallery rows empty
+        e = _expand(v, torch.cat([self.near_q, self.near_g[cols]])) if self.k2 > 1 else _parts(v)
+        return _final(block, row_max, _jaccard_overlap(e, nqp, nqp), self.lambda_value)
+
+    def _full_final(self, idx: torch.Tensor) -> torch.Tensor:
+        """Final distances [query items, gallery view-items of idx], everything computed for this subset."""
+        feats = torch.cat([self.q, self.g[:, idx].reshape(-1, self.q.shape[1])])
+        items = _Items(feats, (feats * feats).sum(1), len(self.q))
+        nb, nd, row_max, block = _neighbour_table(items, max(self.k1 + 1, self.k2), self.masked)
+        fwd, fdist = nb[:, : self.k1 + 1], nd[:, : self.k1 + 1]
+        v = _v_matrix(fwd, fdist, _reciprocal(nb, self.k1), row_max, (items.n, items.n))
+        e = _expand(v, nb[:, : self.k2]) if self.k2 > 1 else _parts(v)
+        return _final(block, row_max[: items.nqp], _jaccard_overlap(e, items.nqp, items.n), self.lambda_value)
 
 
 def mser_rerank(
@@ -204,18 +311,5 @@ def mser_rerank(
     Defaults are SYSU-MM01's; RegDB uses k1=50, k2=10, lambda_value=0.2, neighbours="all". The multi-view
     side is the one whose views differ (`multi_view` forces it); runs on the query features' device.
     """
-    if neighbours not in NEIGHBOUR_RULES:
-        raise ValueError(f"neighbours must be one of {NEIGHBOUR_RULES}, got {neighbours!r}")
-    if k1 < 1 or k2 < 1:
-        raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
-    q, g = as_views(query_feats), as_views(gallery_feats)
-    g = g.to(q.device)
-    q, g = _pick_views(q, g, multi_view)
-    if normalize:
-        q, g = F.normalize(q, dim=-1), F.normalize(g, dim=-1)
-    (vq, nq, _), (vg, ng, _) = q.shape, g.shape
-    feats = torch.cat([q.reshape(vq * nq, -1), g.reshape(vg * ng, -1)])
-    items = _Items(feats, (feats * feats).sum(1), vq * nq)
-    final = _rerank_items(items, k1, k2, lambda_value, masked=neighbours == "query")
-    final = final.view(vq, nq, vg, ng).mean(dim=(0, 2))
+    final = MserReranker(query_feats, gallery_feats, k1, k2, lambda_value, neighbours, multi_view, normalize).rerank()
     return final if isinstance(query_feats, torch.Tensor) else final.cpu().numpy()
