@@ -15,8 +15,10 @@ def _unit(rng, *shape):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-# (nq, ng, views, multi-view side, k1, k2): the last cases have fewer queries than k1 + 1 and k2 = 1
-CASES = [(30, 20, 4, "gallery", 6, 4), (25, 30, 3, "query", 8, 3), (5, 30, 4, "gallery", 8, 3), (30, 20, 4, "gallery", 6, 1)]
+# (nq, ng, views, multi-view side, k1, k2): later cases have fewer queries than k1 + 1, k2 = 1, and fewer
+# items in all than k1 + 1 (the reference's slices then just stop at the last item)
+CASES = [(30, 20, 4, "gallery", 6, 4), (25, 30, 3, "query", 8, 3), (5, 30, 4, "gallery", 8, 3), (30, 20, 4, "gallery", 6, 1),
+         (3, 4, 2, "gallery", 20, 15)]
 
 
 @pytest.mark.parametrize("neighbours", ["query", "all"])

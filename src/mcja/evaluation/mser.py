@@ -89,10 +89,11 @@ def _neighbours(items: _Items, rows: slice, kmax: int, masked: bool) -> tuple[to
     ranked = d[:, :nqp] if masked else d
     k = min(kmax, ranked.shape[1])
     nd, nb = torch.topk(ranked, k, dim=1, largest=False, sorted=True)
-    if k < kmax:  # masked with fewer queries than neighbours: gallery items follow in index order
-        extra = torch.arange(nqp, nqp + kmax - k, device=d.device)
+    if masked and k < kmax:  # fewer queries than neighbours: gallery items follow in index order
+        end = min(n, nqp + kmax - k)  # with fewer items than kmax in all, the table is just narrower
+        extra = torch.arange(nqp, end, device=d.device)
         nb = torch.cat([nb, extra.expand(nb.shape[0], -1)], 1)
-        nd = torch.cat([nd, d[:, nqp : nqp + kmax - k]], 1)
+        nd = torch.cat([nd, d[:, nqp:end]], 1)
     return nb, nd, d.max(1).values, (d[:, nqp:] if rows.start < nqp else None)
 
 

@@ -2,8 +2,8 @@
 
 Score: cosine similarity of the L2-normalised features. With `rerank`, the gallery is embedded in the four
 MSER spectral views and re-ranked with k-reciprocal neighbours over queries + gallery (RegDB's settings:
-k1 = 50, k2 = 10, lambda = 0.2, neighbours from all items, no masking; k1 and k2 capped by the number of
-items), averaged over gallery views; the score is then 1 - re-ranked distance.
+k1 = 50, k2 = 10, lambda = 0.2, neighbours from all items, no masking; with fewer items than that, the
+neighbour lists simply hold every item, as in the reference), averaged over gallery views; the score is then 1 - re-ranked distance.
 Gallery features are cached in `<out>/gallery_features.npz`, keyed by the checkpoint (path, size, mtime),
 the input size and the gallery's file list with sizes and mtimes; reused while all of these are unchanged.
 """
@@ -140,13 +140,8 @@ def _scores(queries: torch.Tensor, gallery: torch.Tensor, rerank: bool) -> tuple
     cosine = (queries @ gallery[0].T).numpy()
     if not rerank:
         return cosine, cosine
-    dist = mser_rerank(queries[None], gallery, **_rerank_params(queries.shape[0] + gallery.shape[0] * gallery.shape[1]))
+    dist = mser_rerank(queries[None], gallery, **REGDB_MSER)
     return 1.0 - dist.numpy(), cosine
-
-
-def _rerank_params(items: int) -> dict[str, Any]:
-    """RegDB's MSER settings, with k1 and k2 capped so that a small gallery still has that many neighbours."""
-    return {**REGDB_MSER, "k1": min(REGDB_MSER["k1"], items - 1), "k2": min(REGDB_MSER["k2"], items - 1)}
 
 
 def _score_name(rerank: bool) -> str:
