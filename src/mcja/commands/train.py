@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from mcja.commands.common import add_verb
 from mcja.errors import ConfigError
@@ -47,17 +48,24 @@ def _train(args: argparse.Namespace) -> int:
     from mcja import api
     from mcja.engine.report import print_run_summary, print_trials_table
 
+    # Under torchrun only rank 0 evaluates and writes: it alone prints the summary.
+    main_process = os.environ.get("RANK", "0") == "0"
     if args.resume:
         if args.config or args.trials:
             raise ConfigError("--resume continues with the run's own config: give only KEY=VALUE overrides")
-        print_run_summary(api.resume(args.resume, args.overrides, progress=not args.quiet))
+        summary = api.resume(args.resume, args.overrides, progress=not args.quiet)
+        if main_process:
+            print_run_summary(summary)
         return 0
     config = args.config or "sysu.yaml"
     if args.trials:
         table = api.train_trials(config, api.parse_trials(args.trials), args.overrides, args.out, progress=not args.quiet)
-        print_trials_table(table)
+        if main_process:
+            print_trials_table(table)
         return 0
-    print_run_summary(api.train(config, args.overrides, args.out, progress=not args.quiet))
+    summary = api.train(config, args.overrides, args.out, progress=not args.quiet)
+    if main_process:
+        print_run_summary(summary)
     return 0
 
 
