@@ -3,7 +3,8 @@
 Score: cosine similarity of the L2-normalised features. With `rerank`, the gallery is embedded in the four
 MSER spectral views and re-ranked with k-reciprocal neighbours over queries + gallery (RegDB's settings:
 k1 = 50, k2 = 10, lambda = 0.2, neighbours from all items, no masking; with fewer items than that, the
-neighbour lists simply hold every item, as in the reference), averaged over gallery views; the score is then 1 - re-ranked distance.
+neighbour lists simply hold every item, as in the reference), averaged over gallery views; the score is
+then 1 - re-ranked distance.
 Gallery features are cached in `<out>/gallery_features.npz`, keyed by the checkpoint (path, size, mtime),
 the input size and the gallery's file list with sizes and mtimes; reused while all of these are unchanged.
 """
