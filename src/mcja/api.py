@@ -21,30 +21,36 @@ def train(config: str | Path | Config = "sysu.yaml", overrides: Sequence[str] = 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = (), progress: bool = True) -> Any:
     """Continue the run in `run_dir` from its `last.pt` (overrides such as optim.epochs=200 apply)."""
+    from mcja.engine.checkpoint import load_training_state
     from mcja.engine.run import resume_config, train as run_train
 
-    return run_train(resume_config(run_dir, list(overrides)), resume=run_dir, progress=progress)
+    state = load_training_state(Path(run_dir) / "last.pt")  # read once, weights-only
+    return run_train(resume_config(state, list(overrides)), resume=run_dir, progress=progress, resume_state=state)
 
 
 def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tuple(range(1, 11)),
                  overrides: Sequence[str] = (), out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """One model per RegDB split (the standard protocol), then the table of mean ± std over the splits."""
-    from mcja.engine.evaluate import write_trials_table
+    """One model per RegDB split (the standard protocol), then the table of mean ± std over the splits.
+
+    Without `out` the trials go to a fresh folder (output_dir/name, made unique); given `out` again, finished
+    trials are kept and an interrupted one is resumed, so the loop can be continued.
+    """
+    from mcja.engine.evaluate import read_results, write_trials_table
     from mcja.engine.run import train as run_train
+    from mcja.engine.rundir import unused_folder
 
     base = load_config(config, list(overrides))
-    root = Path(out) if out else Path(base.output_dir) / base.name
+    root = Path(out) if out else unused_folder(Path(base.output_dir) / base.name)
     per_trial: dict[int, dict[str, Any]] = {}
     for trial in trials:
-        cfg = load_config(config, [*overrides, f"data.trial={trial}"])
         run_dir = root / f"trial-{trial}"
-        if (run_dir / "results.json").exists():  # finished earlier: keep it (makes the loop resumable)
-            from mcja.engine.evaluate import read_results
-
+        if (run_dir / "results.json").exists():  # finished earlier
             per_trial[trial] = read_results(run_dir)
-            continue
-        summary = run_train(cfg, run_dir=run_dir, progress=progress)
-        per_trial[trial] = summary.results
+        elif (run_dir / "last.pt").exists():  # interrupted earlier
+            per_trial[trial] = resume(run_dir, progress=progress).results
+        else:
+            cfg = load_config(config, [*overrides, f"data.trial={trial}"])
+            per_trial[trial] = run_train(cfg, run_dir=run_dir, progress=progress).results
     return write_trials_table(per_trial, root, title=f"{base.name}: {len(per_trial)} trials")
 
 
@@ -53,21 +59,21 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
          device: str = "auto", trials: int = 10, progress: bool = True) -> dict[str, Any]:
     """The dataset's whole test protocol for a trained model (ours or a reference-code state dict)."""
     from mcja.data.readers import load_dataset
-    from mcja.engine.checkpoint import checkpoint_config
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
     from mcja.engine.runtime import setup_runtime
     from mcja.models import load_model
+    from mcja.models.reader import read_checkpoint
 
-    stored = checkpoint_config(checkpoint)
-    cfg = _test_config(stored, dataset, str(root), trial, image_size, batch_size, trials)
-    data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model loads
+    ckpt = read_checkpoint(checkpoint)  # once, weights-only: a foreign file cannot run code
+    cfg = _test_config(ckpt.config, dataset, str(root), trial, image_size, batch_size, trials)
+    data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
     rt = setup_runtime(device, amp="auto", channels_last=True)
-    model = load_model(checkpoint, map_location=rt.device).to(rt.device)
+    model = load_model(ckpt).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
     results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
     out_dir = Path(out) if out else Path(checkpoint).parent / f"test-{dataset}"
-    write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
-    return results
+    written = write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
+    return {**results, "written": [str(p) for p in written]}
 
 
 def _test_config(stored: dict[str, Any] | None, dataset: str, root: str, trial: int,

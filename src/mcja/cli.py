@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence, TextIO
 
 from mcja import __version__
 from mcja.errors import MCJAError
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mcja {__version__}")
+    parser.add_argument("--threads", type=_threads, default=None, metavar="N",
+                        help="CPU threads for torch (default: $OMP_NUM_THREADS, else every core); for shared machines")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -51,6 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    stdout, sys.stdout = sys.stdout, _PipeSafe(sys.stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The verb's function; user errors become one line on stderr and their exit code."""
     try:
         result = args.func(args)
     except MCJAError as err:
@@ -60,6 +76,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mcja {args.verb}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads, got {text!r}")
+    return int(text)
+
+
+class _PipeSafe:
+    """stdout that goes quiet when its reader is gone (`mcja train ... | head`) instead of killing the work."""
+
+    def __init__(self, stream: TextIO):
+        self._stream, self._closed = stream, False
+
+    def write(self, text: str) -> int:
+        if not self._closed:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._closed:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def _silence(self) -> None:
+        self._closed = True
+        # The interpreter flushes stdout at exit: point the descriptor at /dev/null so that flush succeeds too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -307,6 +307,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError("'eval.select_on: val' needs 'data.val_ids' > 0 (training ids held out for validation)")
 
 
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (old, new)} for every setting that differs between two config dicts."""
+    old, new = _flatten(before), _flatten(after)
+    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
+
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():

@@ -78,4 +78,5 @@ def _test(args: argparse.Namespace) -> int:
                        image_size=size, batch_size=args.batch_size, device=args.device, trials=args.trials,
                        progress=not args.quiet)
     print_results(results)
+    print(f"\nresults written to {' and '.join(results['written'])}")
     return 0

@@ -16,6 +16,7 @@ from mcja.config import Config
 from mcja.engine.runtime import rng_state
 from mcja.errors import CheckpointError
 from mcja.models import MCJA, checkpoint_payload
+from mcja.models.reader import Checkpoint, read_checkpoint
 from mcja.utils.io import atomic_torch_save
 
 RESUME_KEYS = ("state_dict", "optimizer", "scheduler", "scaler", "train_state", "augment_rng", "rng", "config")
@@ -32,27 +33,12 @@ def save_best(path: Path, model: MCJA, cfg: Config, **info: Any) -> None:
     atomic_torch_save(checkpoint_payload(model, config=cfg.to_dict(), mcja_version=__version__, **info), path)
 
 
-def load_training_state(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read `last.pt`; a missing file or one without the resume state gets a clear error."""
+def load_training_state(path: Path, device: torch.device | str = "cpu") -> Checkpoint:
+    """Read `last.pt` (weights-only, like every file); a missing file or one without the resume state gets a clear error."""
     if not Path(path).is_file():
         raise CheckpointError(f"{path}: no checkpoint to resume from (expected last.pt written by `mcja train`)")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
-        raise CheckpointError(f"{path}: cannot read checkpoint ({err.__class__.__name__}: {err})") from None
-    missing = [k for k in RESUME_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    ckpt = read_checkpoint(path, map_location=device)
+    missing = [k for k in RESUME_KEYS if not isinstance(ckpt.content, dict) or k not in ckpt.content]
     if missing:
         raise CheckpointError(f"{path}: not a resumable training checkpoint (missing {', '.join(missing)})")
     return ckpt
-
-
-def checkpoint_config(path: str | Path) -> dict[str, Any] | None:
-    """The config stored in one of our checkpoints (None for a reference-code state dict)."""
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read checkpoint ({err.__class__.__name__}: {err})") from None
-    config = ckpt.get("config") if isinstance(ckpt, dict) else None
-    return config if isinstance(config, dict) else None

@@ -10,7 +10,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from mcja.errors import ConfigError
-from mcja.utils.io import json_default
+from mcja.utils.io import atomic_write_text, json_default
 
 
 class RunLogger:
@@ -32,6 +32,17 @@ class RunLogger:
             for key, value in _scalars(record):
                 self.writer.add_scalar(key, value, step)
 
+    def keep_until(self, epoch: int, global_step: int) -> int:
+        """Drop the records written after the checkpoint a run resumes from (a kill leaves them behind), so the
+        log matches what the resumed run repeats; returns how many were dropped."""
+        if not self.enabled or not self.path.exists():
+            return 0
+        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        kept = [ln for ln in lines if not _after(_parse(ln), epoch, global_step)]
+        if len(kept) != len(lines):
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in kept))
+        return len(lines) - len(kept)
+
     def echo(self, line: str) -> None:
         """Print a line without breaking progress bars."""
         if self.enabled:
@@ -48,6 +59,26 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _parse(line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return {"kind": "torn"}  # the half-written last line of a killed run
+    return record if isinstance(record, dict) else {}
+
+
+def _after(record: dict[str, Any], epoch: int, global_step: int) -> bool:
+    """True for a record of training that the checkpoint at (`epoch` done, `global_step`) does not hold."""
+    kind = record.get("kind")
+    if kind == "torn":
+        return True
+    if kind == "train":
+        return record.get("global_step", 0) > global_step
+    if kind in ("epoch", "eval"):
+        return record.get("epoch", 0) > epoch
+    return False
 
 
 def _scalars(record: dict[str, Any], prefix: str = "") -> list[tuple[str, float]]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mcja.config import Config, apply_override, config_from_dict
+from mcja.config import Config, apply_override, config_changes, config_from_dict
 from mcja.data.cache import ImageCache
 from mcja.data.loader import TrainLoader
 from mcja.data.readers import load_dataset
@@ -19,11 +20,18 @@ from mcja.data.validation import hold_out_ids
 from mcja.engine.checkpoint import load_training_state
 from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
 from mcja.engine.logger import RunLogger
+from mcja.engine.rundir import locked_run_folder, new_run_folder
 from mcja.engine.runtime import Runtime, seed_everything, setup_runtime, teardown_runtime
 from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
 from mcja.models import MCJA, load_model
+from mcja.models.reader import Checkpoint
 from mcja.utils.io import atomic_write_text
+
+
+# Settings a resumed run cannot change: the weights, the data and the sampler position depend on them.
+FIXED_ON_RESUME = ("model.", "data.dataset", "data.trial", "data.image_size", "data.val_ids", "data.p_size",
+                   "data.k_size", "train.seed")
 
 
 @dataclass
@@ -40,54 +48,74 @@ class RunSummary:
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True) -> RunSummary:
-    """Train per `cfg` (or resume the run in `resume`); returns the summary of the finished run."""
+          progress: bool = True, resume_state: Checkpoint | None = None) -> RunSummary:
+    """Train per `cfg` (or resume the run in `resume`, from `resume_state` if already read); returns the summary."""
     rt = setup_runtime(cfg.train.device, cfg.train.amp, cfg.train.channels_last)
     try:
-        return _train(cfg, rt, run_dir, resume, progress)
+        if resume is None:
+            return _train(cfg, rt, run_dir, None, progress)
+        with locked_run_folder(resume, rt) as out:  # a second train/resume on this folder refuses
+            state = resume_state or load_training_state(out / "last.pt")
+            return _train(cfg, rt, out, state, progress)
     finally:
         teardown_runtime(rt)
 
 
-def resume_config(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """The config a run was started with (from its `last.pt`), with `key=value` overrides applied."""
-    ckpt = load_training_state(Path(run_dir) / "last.pt")
-    cfg = config_from_dict(ckpt["config"], source=str(Path(run_dir) / "last.pt"))
+def resume_config(run_dir: str | Path | Checkpoint, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """The config a run was started with (from its `last.pt`, or that file already read), with `key=value`
+    overrides applied; keys that would change what the checkpoint holds are refused."""
+    ckpt = run_dir if isinstance(run_dir, Checkpoint) else load_training_state(Path(run_dir) / "last.pt")
+    cfg = config_from_dict(ckpt.content["config"], source=str(ckpt.path))
     for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key.startswith(FIXED_ON_RESUME):
+            raise ConfigError(f"{item}: '{key}' cannot change when resuming {ckpt.path.parent} (the checkpoint was "
+                              f"trained with it); start a new run instead")
         apply_override(cfg, item)
     return cfg
 
 
-def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: str | Path | None, progress: bool) -> RunSummary:
+def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpoint | None,
+           progress: bool) -> RunSummary:
     started = time.perf_counter()
     dataset = _load_data(cfg)  # a wrong root fails here, before any model is built
     train_set, val = _selection_split(cfg, dataset)
-    out = Path(resume) if resume else _new_run_dir(cfg, run_dir, rt)
     seed_everything(cfg.train.seed + rt.rank, cfg.train.deterministic)
-    logger = RunLogger(out, enabled=rt.is_main, tensorboard=cfg.train.tensorboard)
-    if rt.is_main and not resume:
-        atomic_write_text(out / "config.yaml", cfg.to_yaml())
-
     loader = _train_loader(cfg, train_set, rt, progress)
     eval_data = prepare_eval_data(cfg, dataset, val, progress=progress) if rt.is_main else None
-    model = _build_model(cfg, train_set.num_train_ids, rt)
-    trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data, logger=logger,
-                      progress=progress)
-    if resume:
-        trainer.resume_from(out / "last.pt")
-        logger.echo(f"resumed {out} at epoch {trainer.state.epoch}, step {trainer.state.step}")
-    else:
-        logger.echo(f"run {out}: {dataset.name} ({len(train_set.train)} training images, "
-                    f"{train_set.num_train_ids} ids), {trainer.steps_per_epoch()} steps/epoch on {rt.device}")
-    state = trainer.fit()
-    logger.close()
-
-    summary = RunSummary(run_dir=out, epochs=state.epoch, best_epoch=state.best_epoch,
-                         best_score=state.best_score, seconds=time.perf_counter() - started)
-    if rt.is_main and eval_data is not None:
-        summary.results = final_evaluation(cfg, dataset, out, rt, progress)
-    rt.barrier()
+    model = _build_model(cfg, train_set.num_train_ids, rt)  # missing ImageNet weights fail before any folder exists
+    folder = nullcontext(Path(run_dir)) if resume is not None else new_run_folder(cfg, run_dir, rt)
+    with folder as out:
+        logger = RunLogger(out, enabled=rt.is_main, tensorboard=cfg.train.tensorboard)
+        if rt.is_main:
+            atomic_write_text(out / "config.yaml", cfg.to_yaml())  # on resume too: it records what runs now
+        trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data,
+                          logger=logger, progress=progress)
+        if resume is not None:
+            _resume(trainer, resume, logger)
+        else:
+            logger.echo(f"run {out}: {dataset.name} ({len(train_set.train)} training images, "
+                        f"{train_set.num_train_ids} ids), {trainer.steps_per_epoch()} steps/epoch on {rt.device}")
+        state = trainer.fit()
+        logger.close()
+        summary = RunSummary(run_dir=out, epochs=state.epoch, best_epoch=state.best_epoch,
+                             best_score=state.best_score, seconds=time.perf_counter() - started)
+        if rt.is_main and eval_data is not None:
+            summary.results = final_evaluation(cfg, dataset, out, rt, progress)
+        rt.barrier()
     return summary
+
+
+def _resume(trainer: Trainer, ckpt: Checkpoint, logger: RunLogger) -> None:
+    """Restore the trainer from `last.pt`, drop log records written after it, and say what resumed."""
+    changes = config_changes(config_from_dict(ckpt.content["config"]).to_dict(), trainer.cfg.to_dict())
+    trainer.resume_from(ckpt)
+    state = trainer.state
+    dropped = logger.keep_until(state.epoch, state.global_step)
+    logger.log({"kind": "resume", "epoch": state.epoch, "global_step": state.global_step, "changed": changes})
+    said = f" with {', '.join(f'{k} {a} -> {b}' for k, (a, b) in changes.items())}" if changes else ""
+    kept = f"; dropped {dropped} log records written after that checkpoint" if dropped else ""
+    logger.echo(f"resumed {ckpt.path.parent} after epoch {state.epoch}, step {state.step}{said}{kept}")
 
 
 def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime, progress: bool) -> dict[str, Any]:
@@ -112,26 +140,6 @@ def _selection_split(cfg: Config, dataset: VIDataset) -> tuple[VIDataset, tuple[
         return dataset, None
     rest, vis, ir = hold_out_ids(dataset, cfg.data.val_ids, seed=cfg.train.seed)
     return rest, (vis, ir)
-
-
-def _new_run_dir(cfg: Config, run_dir: str | Path | None, rt: Runtime) -> Path:
-    """`--out DIR`, else output_dir/name with -2, -3, ... appended when that already holds a run."""
-    if run_dir is not None:
-        out = Path(run_dir)
-        if (out / "last.pt").exists():
-            raise ConfigError(f"{out} already holds a run (last.pt); resume it with --resume {out} or pick another --out")
-    else:
-        base = Path(cfg.output_dir) / cfg.name
-        out, n = base, 1
-        while (out / "last.pt").exists() or (out / "config.yaml").exists():
-            n += 1
-            out = base.with_name(f"{base.name}-{n}")
-    if rt.distributed:  # every rank must agree on the folder rank 0 chose
-        holder = [str(out)]
-        torch.distributed.broadcast_object_list(holder, src=0)
-        out = Path(holder[0])
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _train_loader(cfg: Config, dataset: VIDataset, rt: Runtime, progress: bool) -> TrainLoader:

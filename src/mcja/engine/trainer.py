@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,13 +17,14 @@ from tqdm.auto import tqdm
 from mcja.config import Config
 from mcja.data.augment import TrainAugment
 from mcja.data.loader import TrainLoader
-from mcja.engine.checkpoint import load_training_state, save_best, save_training_state
+from mcja.engine.checkpoint import save_best, save_training_state
 from mcja.engine.evaluate import EvalData, evaluate_model, metrics_only, selection_score
 from mcja.engine.logger import RunLogger
 from mcja.engine.runtime import Runtime, set_rng_state
 from mcja.errors import Interrupted, MCJAError
 from mcja.losses import CMRLoss, identity_loss
 from mcja.models import MCJA
+from mcja.models.reader import Checkpoint
 
 
 class TrainingInterrupted(Interrupted):
@@ -94,17 +96,32 @@ class Trainer:
         return net
 
     # ----------------------------------------------------------------- checkpoints
-    def resume_from(self, path: Path) -> None:
-        """Restore model, optimizer, scheduler, scaler, counters and RNG states from `last.pt`."""
-        ckpt = load_training_state(path, self.rt.device)
-        self.model.load_state_dict(ckpt["state_dict"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = TrainState(**ckpt["train_state"])
-        saved = ckpt["augment_rng"]
-        self.generator.set_state(saved[self.rt.rank] if self.rt.rank < len(saved) else saved[0])
-        set_rng_state(ckpt["rng"])
+    def resume_from(self, ckpt: Checkpoint) -> None:
+        """Restore model, optimizer, scheduler, scaler, counters and RNG states from `last.pt` (read once), then
+        apply the config's optimiser settings, which a resume may override."""
+        saved = ckpt.content
+        self.model.load_state_dict(saved["state_dict"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.state = TrainState(**saved["train_state"])
+        generators = saved["augment_rng"]
+        self.generator.set_state(generators[self.rt.rank] if self.rt.rank < len(generators) else generators[0])
+        set_rng_state(saved["rng"])
+        self._apply_optim_settings()
+
+    def _apply_optim_settings(self) -> None:
+        """lr, weight decay, milestones and gamma from the config, with the lr decayed for the epochs done, so an
+        override on resume really runs (MultiStepLR: lr = base * gamma ** (milestones passed))."""
+        o = self.cfg.optim
+        sched = self.scheduler
+        sched.milestones = Counter(o.lr_steps)
+        sched.gamma = o.lr_gamma
+        sched.base_lrs = [o.lr for _ in self.optimizer.param_groups]
+        passed = sum(1 for m in o.lr_steps if m <= sched.last_epoch)
+        for group in self.optimizer.param_groups:
+            group.update(initial_lr=o.lr, lr=o.lr * o.lr_gamma ** passed, weight_decay=o.weight_decay)
+        sched._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def save(self) -> None:
         """Write `last.pt` atomically (main process; other ranks contribute their augmentation RNG)."""
@@ -115,6 +132,13 @@ class Trainer:
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict(), train_state=dataclasses.asdict(self.state), augment_rng=states,
             )
+
+    def _kept_checkpoints(self) -> str:
+        """What a stopped run leaves: the checkpoints that exist, or that none was written."""
+        kept = [p for p in (self.run_dir / "last.pt", self.run_dir / "best.pt") if p.exists()]
+        if not kept:
+            return "No checkpoint was written yet"
+        return f"Kept: {' and '.join(str(p) for p in kept)} (last saved after epoch {self.state.epoch})"
 
     def _gather_generator_states(self) -> list[torch.Tensor]:
         state = self.generator.get_state()
@@ -205,8 +229,7 @@ class Trainer:
         if not torch.isfinite(loss):
             raise NonFiniteLoss(
                 f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} (id {loss_id.item():.4g}, "
-                f"cmr {loss_cmr.item():.4g}); stopped without saving. The last good checkpoint is "
-                f"{self.run_dir / 'last.pt'} (try a lower optim.lr)"
+                f"cmr {loss_cmr.item():.4g}); stopped without saving. {self._kept_checkpoints()} (try a lower optim.lr)"
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -234,10 +257,14 @@ class Trainer:
             score = selection_score(results)
             self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},
                             step=self.state.global_step)
-            self.logger.echo(f"eval after epoch {epoch}: rank-1 {score:.2f}%  ({self.eval_data.describe()})")
-            if epoch > 0 and score > self.state.best_score:
+            selected = epoch > 0 and score > self.state.best_score
+            if selected:
                 self.state.best_score, self.state.best_epoch = score, epoch
                 save_best(self.run_dir / "best.pt", self.model, self.cfg, epoch=epoch, score=score, results=results)
+            best = ("selected: best.pt is now this epoch" if selected else
+                    f"best.pt stays epoch {self.state.best_epoch}" if self.state.best_epoch > 0 else "before training")
+            self.logger.echo(f"eval after epoch {epoch}: rank-1 {score:.2f}%{_per_direction(results)}  "
+                             f"({self.eval_data.describe()}; {best})")
         self.rt.barrier()
 
     # ----------------------------------------------------------------- signals
@@ -252,6 +279,15 @@ class Trainer:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             flag = bool(t.item())
         return flag
+
+
+def _per_direction(results: dict[str, Any]) -> str:
+    """' (mean of visible->thermal 81.20, thermal->visible 79.90)' when the score averages several directions."""
+    plain = results["plain"]
+    if results["protocol"] in ("sysu", "sysu-whole") or len(plain) < 2:
+        return ""
+    parts = [f"{name} {row['r1']:.2f}" for name, row in plain.items()]
+    return f" (mean of {', '.join(parts)})"
 
 
 class _stop_on_signals:

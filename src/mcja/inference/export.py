@@ -27,6 +27,7 @@ from mcja.data.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
 from mcja.errors import ConfigError, MCJAError
 from mcja.inference.extractor import resolve_image_size
 from mcja.models import load_model
+from mcja.models.reader import read_checkpoint
 from mcja.utils.io import atomic_path
 
 DEFAULT_OPSET = 17
@@ -57,8 +58,9 @@ def export_onnx(
     onnx = require_module("onnx")
     if opset not in OPSETS:
         raise ConfigError(f"--opset {opset}: the exporter writes opsets {OPSETS.start}..{OPSETS.stop - 1}")
-    model = load_model(checkpoint, map_location="cpu")
-    size = resolve_image_size(checkpoint, image_size)
+    ckpt = read_checkpoint(checkpoint)  # once, weights-only
+    model = load_model(ckpt)
+    size = resolve_image_size(ckpt, image_size)
     with atomic_path(onnx_path) as tmp:
         _torch_export(model, sample_input(2 if dynamic_batch else 1, size), tmp, dynamic_batch, opset)
         _finish_graph(onnx, tmp, size, model.feature_dim)

@@ -19,11 +19,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mcja.data.images import load_rgb, resize_rgb
-from mcja.engine.checkpoint import checkpoint_config
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, resolve_amp, resolve_device
 from mcja.errors import ConfigError, DatasetError
 from mcja.models import load_model
+from mcja.models.reader import Checkpoint, read_checkpoint
 
 DEFAULT_SIZE = (384, 192)  # the paper's input size; reference state dicts carry no config to say otherwise
 MSER_VIEWS = 4
@@ -40,11 +40,12 @@ class Extraction:
     skipped: list[str] = field(default_factory=list)  # one line per unreadable image, naming it
 
 
-def resolve_image_size(checkpoint: str | os.PathLike | None, override: Sequence[int] | None = None) -> tuple[int, int]:
+def resolve_image_size(checkpoint: str | os.PathLike | Checkpoint | None,
+                       override: Sequence[int] | None = None) -> tuple[int, int]:
     """Input (H, W): `override`, else the checkpoint's `data.image_size`, else 384x192 (reference state dicts)."""
     size = override
     if size is None and checkpoint is not None:
-        size = ((checkpoint_config(checkpoint) or {}).get("data") or {}).get("image_size")
+        size = read_checkpoint(checkpoint).image_size
     if size is None:
         return DEFAULT_SIZE
     if len(size) != 2 or min(int(v) for v in size) < 32:
@@ -87,14 +88,12 @@ class FeatureExtractor:
         dev = _device(device)
         # The engine's runtime, so extraction runs exactly as `mcja test` does (bf16 autocast on CUDA with amp=auto).
         self.runtime = Runtime(device=dev, amp_dtype=resolve_amp(amp, dev), channels_last=dev.type == "cuda")
-        if isinstance(model, torch.nn.Module):
-            self.checkpoint: Path | None = None
-        else:
-            self.checkpoint, model = Path(model), load_model(model, map_location="cpu")
-        self.model = model.to(dev).eval()
+        ckpt = None if isinstance(model, torch.nn.Module) else read_checkpoint(model)  # once, weights-only
+        self.checkpoint: Path | None = ckpt.path if ckpt else None
+        self.model = (load_model(ckpt) if ckpt else model).to(dev).eval()
         if self.runtime.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.image_size = resolve_image_size(self.checkpoint, image_size)
+        self.image_size = resolve_image_size(ckpt, image_size)
 
     @property
     def feature_dim(self) -> int | None:

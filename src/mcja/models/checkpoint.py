@@ -11,9 +11,10 @@ from torch import Tensor
 from mcja.errors import CheckpointError, ConfigError
 from mcja.models.mcja import MCJA
 from mcja.models.resnet import RESNET_LAYOUTS, STAGES
-from mcja.models.weights import preview_keys, load_state_strict, read_torch_file
+from mcja.models.reader import FORMAT, Checkpoint, read_checkpoint
+from mcja.models.weights import load_state_strict, preview_keys
 
-FORMAT, VERSION = "mcja-checkpoint", 1
+VERSION = 1
 ARCH_KEYS = ("num_classes", "depth", "last_stride", "mda_layers", "mda_contexts")
 # Prefixes that DataParallel/DistributedDataParallel and torch.compile add to every key.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -57,10 +58,11 @@ def from_reference_state_dict(
     return _infer_arch(ours, last_stride, source), ours
 
 
-def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> MCJA:
-    """An MCJA in eval mode from our checkpoint or a reference-code state dict; CheckpointError if neither fits."""
-    source = str(path)
-    obj = read_torch_file(path, map_location)
+def load_model(path: str | os.PathLike | Checkpoint, map_location: Any = "cpu") -> MCJA:
+    """An MCJA in eval mode from our checkpoint or a reference-code state dict (a path, or a file already read
+    with `read_checkpoint`); CheckpointError if neither fits."""
+    ckpt = read_checkpoint(path, map_location)
+    source, obj = str(ckpt.path), ckpt.content
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         arch, state = _payload_parts(obj, source)
     else:

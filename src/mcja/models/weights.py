@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, ContextManager, Mapping
+from typing import Mapping
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mcja.errors import CheckpointError
+from mcja.models.reader import read_torch_file
 from mcja.models.resnet import ResNet, resnet_layout
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
@@ -22,29 +21,6 @@ IMAGENET_FILES: dict[int, tuple[str, ...]] = {
     50: ("resnet50-19c8e357.pth", "resnet50-0676ba61.pth"),
 }
 _KEYS_SHOWN = 6
-
-
-def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """`torch.load` with weights_only=True (a downloaded file cannot run code); errors are one-line CheckpointErrors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        with _numpy_allowed():
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types (pickle, zip, runtime) for a bad file
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
-
-
-def _numpy_allowed() -> ContextManager[Any]:
-    """Let weights-only loading accept numpy arrays and scalars (training checkpoints carry numpy RNG states)."""
-    safe_globals = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
-    if safe_globals is None:
-        return nullcontext()
-    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed np.core
-    dtypes = [type(np.dtype(code)) for code in "?bBhHiIlLqQefdg"]
-    return safe_globals([np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar, *dtypes])
 
 
 def load_imagenet_weights(depth: int, path: str | os.PathLike | None = None) -> dict[str, Tensor]:
@@ -71,7 +47,8 @@ def _imagenet_state(depth: int, path: str | os.PathLike | None) -> tuple[dict[st
             return _as_state_dict(read_torch_file(folder / name), str(folder / name)), str(folder / name)
     name = IMAGENET_FILES[depth][0]
     try:
-        state = torch.hub.load_state_dict_from_url(TORCHVISION_URL + name, model_dir=str(folder), check_hash=True)
+        state = torch.hub.load_state_dict_from_url(TORCHVISION_URL + name, model_dir=str(folder), check_hash=True,
+                                                   weights_only=True)
     except Exception as err:  # offline machines fail in many ways (DNS, proxy, SSL, partial file, hash)
         raise CheckpointError(
             f"no ImageNet weights for ResNet-{depth}: put {name} (from {TORCHVISION_URL}{name}) in {folder}/, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -9,22 +10,60 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from mcja.errors import MCJAError
+
+
+TEMP_SUFFIX = ".tmp"
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed onto `path` (atomic on POSIX)."""
+    """Yield a temporary path beside `path`; on success it is flushed to disk and renamed onto `path` (atomic on
+    POSIX, durable across a power loss). A full disk is one MCJAError that says the old file is intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)  # the rename itself reaches the disk
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
+        if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or _nearly_full(path.parent):
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise MCJAError(f"{path}: disk full while writing it; {kept}. Free space and run again") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files an interrupted atomic write left in `folder` (`.NAME.*.tmp`); returns them.
+
+    Call it only while holding the folder (e.g. a run's lock): a live writer's temporary file looks the same.
+    """
+    stale = [p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than 1 MiB left, even for root: the likely cause of a failed write."""
+    st = os.statvfs(folder)
+    return st.f_bfree * st.f_frsize < 1 << 20
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
