@@ -22,7 +22,7 @@ def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = Non
         if rerank_params:
             raise TypeError(f"re-ranking parameters given without rerank: {sorted(rerank_params)}")
         return to_numpy(cosine_distance(query_feats, gallery_feats))
-    return to_numpy(mser_rerank(as_views(query_feats), as_views(gallery_feats), **rerank_params))
+    return to_numpy(mser_rerank(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"), **rerank_params))
 
 
 def evaluate_pair(

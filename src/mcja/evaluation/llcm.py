@@ -51,6 +51,7 @@ def evaluate_llcm(
     trials: int = 10, rerank: str | None = None, **rerank_params: Any,
 ) -> dict[str, dict[str, Any]]:
     """Both directions, keyed "infrared->visible" and "visible->infrared": means over trials + "trials"."""
+    as_views(visible_feats, "visible"), as_views(infrared_feats, "infrared")  # refuse NaN / inf, naming the side
     vis = (visible_feats, visible_ids, visible_cams, visible_paths)
     nir = (infrared_feats, infrared_ids, infrared_cams, infrared_paths)
     return {

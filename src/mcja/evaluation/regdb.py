@@ -24,7 +24,7 @@ def evaluate_regdb(
     With rerank="mser" the RegDB settings (k1 50, k2 10, lambda 0.2, no masking) apply unless overridden.
     """
     params = {**REGDB_MSER, **rerank_params} if rerank == "mser" else rerank_params
-    nv, nt = as_views(visible_feats).shape[1], as_views(thermal_feats).shape[1]
+    nv, nt = as_views(visible_feats, "visible").shape[1], as_views(thermal_feats, "thermal").shape[1]
     vis_cams, th_cams = np.zeros(nv, dtype=np.int64), np.ones(nt, dtype=np.int64)
     return {
         "visible->thermal": evaluate_pair(visible_feats, visible_ids, vis_cams, thermal_feats, thermal_ids, th_cams,

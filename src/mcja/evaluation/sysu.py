@@ -234,7 +234,8 @@ def sysu_protocol(
     """
     if rerank not in RERANKERS:
         raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
-    nq, ng = as_views(query_feats).shape[1], len(gallery_paths)
+    q_views, g_views = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+    nq, ng = q_views.shape[1], len(gallery_paths)
     qids, gids = labels(query_ids, "query_ids", nq), labels(gallery_ids, "gallery_ids", ng)
     qcams, gcams = sysu_query_cams(labels(query_cams, "query_cams", nq)), labels(gallery_cams, "gallery_cams", ng)
     perm = load_rand_perm(perm)
@@ -242,14 +243,13 @@ def sysu_protocol(
     known = np.isin(gcams, sorted(set().union(*GALLERY_CAMS.values())))  # parsed once for every setting
     numbers[known] = image_numbers(np.asarray(gallery_paths, dtype=object)[known])
     masks = {(m, s): _trial_masks(numbers, gcams, gids, perm, m, s, trials) for m, s in settings}
-    g_views = as_views(gallery_feats)
     if g_views.shape[1] != ng:
         raise ValueError(f"gallery has {g_views.shape[1]} feature rows but {ng} paths")
     used = np.any([mk.any(0) for mk in masks.values()], axis=0)
     if rerank is None:
-        cache = _PlainDistances(as_views(query_feats)[0], qids, qcams, g_views[0], gids, gcams, used)
+        cache = _PlainDistances(q_views[0], qids, qcams, g_views[0], gids, gcams, used)
     else:
-        cache = _RerankedDistances(query_feats, g_views, used, (qids, qcams, gids, gcams), rerank_params)
+        cache = _RerankedDistances(q_views, g_views, used, (qids, qcams, gids, gcams), rerank_params)
     out = {}
     for (mode, shots), mk in masks.items():
         per_trial = [cache.metrics(mask) for mask in mk]
