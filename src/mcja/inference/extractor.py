@@ -22,7 +22,7 @@ from mcja.data.images import load_rgb, resize_rgb
 from mcja.engine.checkpoint import checkpoint_config
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, resolve_amp, resolve_device
-from mcja.errors import ConfigError, DatasetError
+from mcja.errors import ConfigError, DatasetError, NonFiniteError
 from mcja.models import load_model
 
 DEFAULT_SIZE = (384, 192)  # the paper's input size; reference state dicts carry no config to say otherwise
@@ -147,7 +147,7 @@ class FeatureExtractor:
         bar.close()
         if not chunks:
             raise DatasetError(f"none of the {len(items)} images could be read (first: {skipped[0]})")
-        return Extraction(self._finish(chunks, n_views), kept, skipped)
+        return _drop_nonfinite(Extraction(self._finish(chunks, n_views), kept, skipped), items, skip_bad)
 
     def _decoded_batches(self, items: Sequence[Any]) -> Iterator[tuple[int, list[np.ndarray | DatasetError]]]:
         """(start, decoded images of items[start : start + batch]) per batch, decoded by a thread pool."""
@@ -185,6 +185,31 @@ class FeatureExtractor:
         if self.normalize:
             feats = F.normalize(feats, dim=-1)
         return feats[0] if views == 1 else feats
+
+
+def _drop_nonfinite(result: Extraction, items: Sequence[Any], skip_bad: bool) -> Extraction:
+    """`result` without images whose features hold NaN/inf (listed in `skipped`) under `skip_bad`; else
+    NonFiniteError naming them. A NaN feature would rank arbitrarily and write invalid JSON."""
+    feats = result.features if result.features.dim() == 3 else result.features[None]
+    bad = torch.nonzero(~torch.isfinite(feats).all(dim=2).all(dim=0)).flatten().tolist()
+    if not bad:
+        return result
+    names = [_name(items[result.kept[j]], result.kept[j]) for j in bad]
+    if not skip_bad:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise NonFiniteError(f"the model gives NaN or infinite features for {len(bad)} of {len(result.kept)} images "
+                             f"({shown}): a broken checkpoint or images it cannot handle (--skip-bad leaves them out)")
+    good = [j for j in range(len(result.kept)) if j not in set(bad)]
+    if not good:
+        raise NonFiniteError(f"the model gives NaN or infinite features for all {len(bad)} readable images "
+                             f"(first: {names[0]}): the checkpoint is broken")
+    skipped = result.skipped + [f"{name}: NaN or infinite features" for name in names]
+    return Extraction(result.features[..., good, :], [result.kept[j] for j in good], skipped)
+
+
+def _name(item: Any, index: int) -> str:
+    """How an error names an input image: its path, else its position in the list."""
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
 
 
 def _device(name: str | torch.device | None) -> torch.device:

@@ -41,8 +41,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` as indented JSON to `path` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
+    """Write `obj` as indented JSON to `path` atomically; NaN or infinity raise ValueError (they are not JSON)."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, default=json_default, allow_nan=False)
+    except ValueError as err:  # a bare NaN would make the whole file unreadable to strict JSON parsers
+        raise ValueError(f"{path}: refusing to write NaN or infinity into JSON ({err})") from None
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
