@@ -1,4 +1,8 @@
-"""Reading images: always 3-channel RGB, resized the way the reference does (PIL bilinear)."""
+"""Reading images: always 3-channel RGB, resized the way the reference does (PIL bilinear).
+
+16-bit and float images (PIL modes I;16*, I, F: radiometric thermal cameras write them) are scaled to 8 bits
+from their own value range; PIL's own conversion would clip them to solid white.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,35 @@ from PIL import Image, UnidentifiedImageError
 
 from mcja.errors import DatasetError
 
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open an image as RGB (infrared files too); a missing or corrupt file raises DatasetError naming it."""
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            return to_8bit(img).convert("RGB") if img.mode in WIDE_MODES else img.convert("RGB")
     except FileNotFoundError:
         raise DatasetError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DatasetError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit / integer / float single-channel image as 8-bit grey, its min..max mapped to 0..255.
+
+    A constant image becomes all zeros; NaN pixels (float files) count as the minimum.
+    """
+    values = np.asarray(img).astype(np.float64)
+    finite = np.isfinite(values)
+    lo = values[finite].min() if finite.any() else 0.0
+    hi = values[finite].max() if finite.any() else 0.0
+    values = np.where(finite, values, lo)
+    scaled = np.zeros(values.shape) if hi <= lo else np.clip(values, lo, hi) - lo
+    if hi > lo:
+        scaled = np.floor(scaled * (255.0 / (hi - lo)) + 0.5)
+    return Image.fromarray(scaled.astype(np.uint8), mode="L")
 
 
 def resize_rgb(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
