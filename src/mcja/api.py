@@ -57,7 +57,10 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
     from mcja.engine.runtime import setup_runtime
     from mcja.models import load_model
+    from mcja.utils.io import ensure_writable_dir
 
+    out_dir = ensure_writable_dir(out or Path(checkpoint).parent / f"test-{dataset}",
+                                  "--out" if out else "--out (default: a folder beside the checkpoint)")
     stored = checkpoint_config(checkpoint)
     cfg = _test_config(stored, dataset, str(root), trial, image_size, batch_size, trials)
     data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model loads
@@ -65,7 +68,6 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     model = load_model(checkpoint, map_location=rt.device).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
     results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
-    out_dir = Path(out) if out else Path(checkpoint).parent / f"test-{dataset}"
     write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
     return results
 

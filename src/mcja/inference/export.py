@@ -27,7 +27,7 @@ from mcja.data.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
 from mcja.errors import ConfigError, MCJAError
 from mcja.inference.extractor import resolve_image_size
 from mcja.models import load_model
-from mcja.utils.io import atomic_path
+from mcja.utils.io import atomic_path, ensure_writable_file
 
 DEFAULT_OPSET = 17
 OPSETS = range(11, 21)  # what the TorchScript exporter writes
@@ -57,6 +57,7 @@ def export_onnx(
     onnx = require_module("onnx")
     if opset not in OPSETS:
         raise ConfigError(f"--opset {opset}: the exporter writes opsets {OPSETS.start}..{OPSETS.stop - 1}")
+    ensure_writable_file(onnx_path, "--onnx")
     model = load_model(checkpoint, map_location="cpu")
     size = resolve_image_size(checkpoint, image_size)
     with atomic_path(onnx_path) as tmp:
