@@ -20,12 +20,24 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open an image as RGB (infrared files too); a missing or corrupt file raises DatasetError naming it."""
     try:
         with Image.open(path) as img:
+            _refuse_huge(img, path)
             img.load()
             return to_8bit(img).convert("RGB") if img.mode in WIDE_MODES else img.convert("RGB")
     except FileNotFoundError:
         raise DatasetError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as err:  # PIL refuses to even open it (not an OSError)
+        raise DatasetError(f"{path}: refusing to decode a possible decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DatasetError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
+
+
+def _refuse_huge(img: Image.Image, path: str | os.PathLike) -> None:
+    """DatasetError for an image above PIL's pixel limit, before its pixels are decoded (PIL itself only warns
+    between 1x and 2x the limit, then decodes gigabytes)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and img.width * img.height > limit:
+        raise DatasetError(f"{path}: refusing to decode a possible decompression bomb ({img.width}x{img.height} "
+                           f"pixels, more than PIL's limit of {limit})")
 
 
 def to_8bit(img: Image.Image) -> Image.Image:
