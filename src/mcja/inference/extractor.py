@@ -129,22 +129,22 @@ class FeatureExtractor:
         kept: list[int] = []
         skipped: list[str] = []
         chunks = []
-        bar = tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=not progress)
-        for start, decoded in self._decoded_batches(items):
-            good = []
-            for i, image in enumerate(decoded, start):
-                if isinstance(image, DatasetError):
-                    if not skip_bad:
-                        raise image
-                    skipped.append(str(image))
-                else:
-                    kept.append(i)
-                    good.append(image)
-            if good:
-                batch = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
-                chunks.append(embed_batch(self.model, batch, self.runtime, n_views))
-            bar.update(len(decoded))
-        bar.close()
+        # closed on errors too (a missing image): the error line then starts on a clean line
+        with tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=not progress) as bar:
+            for start, decoded in self._decoded_batches(items):
+                good = []
+                for i, image in enumerate(decoded, start):
+                    if isinstance(image, DatasetError):
+                        if not skip_bad:
+                            raise image
+                        skipped.append(str(image))
+                    else:
+                        kept.append(i)
+                        good.append(image)
+                if good:
+                    batch = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
+                    chunks.append(embed_batch(self.model, batch, self.runtime, n_views))
+                bar.update(len(decoded))
         if not chunks:
             raise DatasetError(f"none of the {len(items)} images could be read (first: {skipped[0]})")
         return _drop_nonfinite(Extraction(self._finish(chunks, n_views), kept, skipped), items, skip_bad)
