@@ -1,9 +1,10 @@
 """A failing image closes its progress bar before the error line, so the line starts cleanly on a terminal."""
 
-import numpy as np
-from PIL import Image
+import sys
 
 from mcja.cli import main
+from mcja.data.cache import ImageCache
+from mcja.errors import DatasetError
 
 
 def _as_rendered(stderr):
@@ -29,14 +30,10 @@ def test_unreadable_image_closes_the_cache_and_verify_bars(helpers, tmp_path, ca
     assert main(["data-info", "--dataset", "folder", "--root", str(root), "--verify"]) == 2
     err = capsys.readouterr().err
     assert "verify" in err and _as_rendered(err).startswith(f"mcja data-info: error: {bad}: cannot read image")
-    from mcja.data.cache import ImageCache
-    from mcja.errors import DatasetError
-
     paths = sorted(str(p) for p in root.rglob("*.png"))
     try:
         ImageCache.build(paths, (32, 16), tmp_path / "cache", progress=True)
     except DatasetError as err_line:
-        print(f"error: {err_line}", file=__import__("sys").stderr)
+        print(f"error: {err_line}", file=sys.stderr)
     err = capsys.readouterr().err
     assert "caching" in err and _as_rendered(err).startswith(f"error: {bad}: cannot read image")
-    assert np.asarray(Image.open(paths[0])).shape == (64, 32, 3)
