@@ -105,3 +105,14 @@ def test_test_out_and_cache_folder(checkpoint, a_file, read_only, no_decoding, t
     assert main([*base, "--out", str(tmp_path / "res")]) == 2
     _one_line(capsys, "image cache folder", "plain.txt is a file")
     assert not (tmp_path / "res").exists()
+
+
+def test_other_writers_check_first(a_file, read_only, tmp_path, capsys):
+    for out in (a_file / "x", read_only / "x"):
+        assert main(["make-synthetic", "--layout", "regdb", "--out", str(out), "--ids", "2"]) == 2
+        _one_line(capsys, "--out", str(out))
+        assert main(["demo", "--out", str(out)]) == 2
+        _one_line(capsys, "--out", str(out))
+    root = make_synthetic("regdb", tmp_path / "regdb", ids=2, size=(64, 32), images_per_camera=2)
+    assert main(["show-augmentations", "--dataset", "regdb", "--root", str(root), "--out", str(a_file / "g.png")]) == 2
+    _one_line(capsys, "--out", "g.png")
