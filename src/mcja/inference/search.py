@@ -118,6 +118,8 @@ def _read_cache(cache_file: Path, key: str, views: int, skip_bad: bool) -> Extra
         with np.load(cache_file) as data:
             if str(data["key"]) != key or data["features"].shape[0] < views:
                 return None
+            if not np.isfinite(data["features"]).all():
+                return None  # written by an older version that kept NaN features: recompute and check them
             skipped = [str(s) for s in data["skipped"]]
             if skipped and not skip_bad:
                 return None  # recompute, so the unreadable file is reported as an error this time
