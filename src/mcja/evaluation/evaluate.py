@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mcja.evaluation._arrays import as_views, to_numpy
-from mcja.evaluation.metrics import cosine_distance, rank_metrics
+from mcja.evaluation.metrics import rank_metrics, view0_cosine_distance
 from mcja.evaluation.mser import mser_rerank
 
 METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")
@@ -24,7 +24,7 @@ def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = Non
             raise TypeError(f"re-ranking parameters given without rerank: {sorted(rerank_params)}")
         q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
         warn_view0(q.shape[0], g.shape[0])
-        return to_numpy(cosine_distance(q, g))
+        return to_numpy(view0_cosine_distance(q, g))
     return to_numpy(mser_rerank(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"), **rerank_params))
 
 

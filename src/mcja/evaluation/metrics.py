@@ -57,8 +57,13 @@ def pairwise_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cosine_distance(query_feats: Any, gallery_feats: Any) -> torch.Tensor:
     """Negative cosine similarity [Nq, Ng] of view 0 of L2-normalised features, on the features' device."""
-    q = F.normalize(as_views(query_feats, "query")[0], dim=1)
-    g = F.normalize(as_views(gallery_feats, "gallery")[0].to(q.device), dim=1)
+    return view0_cosine_distance(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"))
+
+
+def view0_cosine_distance(query_views: torch.Tensor, gallery_views: torch.Tensor) -> torch.Tensor:
+    """cosine_distance of features already converted by as_views ([V, N, D], checked finite)."""
+    q = F.normalize(query_views[0], dim=1)
+    g = F.normalize(gallery_views[0].to(q.device), dim=1)
     # (-q) @ g.T is bit-identical to -(q @ g.T) and saves a pass over the matrix
     return pairwise_dot(-q, g)
 

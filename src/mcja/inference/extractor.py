@@ -23,6 +23,7 @@ from mcja.engine.checkpoint import checkpoint_config
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, resolve_amp, resolve_device
 from mcja.errors import ConfigError, DatasetError, NonFiniteError
+from mcja.evaluation._arrays import nonfinite_rows
 from mcja.models import load_model
 
 DEFAULT_SIZE = (384, 192)  # the paper's input size; reference state dicts carry no config to say otherwise
@@ -190,8 +191,7 @@ class FeatureExtractor:
 def _drop_nonfinite(result: Extraction, items: Sequence[Any], skip_bad: bool) -> Extraction:
     """`result` without images whose features hold NaN/inf (listed in `skipped`) under `skip_bad`; else
     NonFiniteError naming them. A NaN feature would rank arbitrarily and write invalid JSON."""
-    feats = result.features if result.features.dim() == 3 else result.features[None]
-    bad = torch.nonzero(~torch.isfinite(feats).all(dim=2).all(dim=0)).flatten().tolist()
+    bad = nonfinite_rows(result.features if result.features.dim() == 3 else result.features[None])
     if not bad:
         return result
     names = [_name(items[result.kept[j]], result.kept[j]) for j in bad]
