@@ -47,13 +47,11 @@ def to_8bit(img: Image.Image) -> Image.Image:
     """
     values = np.asarray(img).astype(np.float64)
     finite = np.isfinite(values)
-    lo = values[finite].min() if finite.any() else 0.0
-    hi = values[finite].max() if finite.any() else 0.0
-    values = np.where(finite, values, lo)
-    scaled = np.zeros(values.shape) if hi <= lo else np.clip(values, lo, hi) - lo
-    if hi > lo:
-        scaled = np.floor(scaled * (255.0 / (hi - lo)) + 0.5)
-    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+    lo, hi = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    if hi <= lo:
+        return Image.new("L", img.size, 0)
+    scaled = np.floor((np.where(finite, values, lo) - lo) * (255.0 / (hi - lo)) + 0.5)
+    return Image.fromarray(scaled.astype(np.uint8))  # 2-D uint8: mode L
 
 
 def resize_rgb(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
