@@ -198,8 +198,9 @@ def _drop_nonfinite(result: Extraction, items: Sequence[Any], skip_bad: bool) ->
     if not skip_bad:
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         raise NonFiniteError(f"the model gives NaN or infinite features for {len(bad)} of {len(result.kept)} images "
-                             f"({shown}): a broken checkpoint or images it cannot handle (--skip-bad leaves them out)")
-    good = [j for j in range(len(result.kept)) if j not in set(bad)]
+                             f"({shown}): a broken checkpoint or images it cannot handle (--skip-bad, skip_bad=True, leaves them out)")
+    dropped = set(bad)
+    good = [j for j in range(len(result.kept)) if j not in dropped]
     if not good:
         raise NonFiniteError(f"the model gives NaN or infinite features for all {len(bad)} readable images "
                              f"(first: {names[0]}): the checkpoint is broken")
