@@ -63,7 +63,11 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     from mcja.engine.runtime import setup_runtime
     from mcja.models import load_model
     from mcja.models.reader import read_checkpoint
+    from mcja.utils.io import ensure_writable_dir
 
+    _test_config(None, dataset, str(root), trial, image_size, batch_size, trials)  # bad arguments fail before any read
+    out_dir = ensure_writable_dir(out or Path(checkpoint).parent / f"test-{dataset}",
+                                  "--out" if out else "--out (default: a folder beside the checkpoint)")
     ckpt = read_checkpoint(checkpoint)  # once, weights-only: a foreign file cannot run code
     cfg = _test_config(ckpt.config, dataset, str(root), trial, image_size, batch_size, trials)
     data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
@@ -71,7 +75,6 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     model = load_model(ckpt).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
     results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
-    out_dir = Path(out) if out else Path(checkpoint).parent / f"test-{dataset}"
     written = write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
     return {**results, "written": [str(p) for p in written]}
 
@@ -79,13 +82,14 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
 def _test_config(stored: dict[str, Any] | None, dataset: str, root: str, trial: int,
                  image_size: Sequence[int] | None, batch_size: int, trials: int) -> Config:
     """Evaluation settings: the checkpoint's image size when it has a config, else the dataset's defaults."""
-    from mcja.config import config_from_dict
+    from mcja.config import config_from_dict, validate
 
     cfg = config_from_dict(stored) if stored else load_config(dataset if dataset != "folder" else "sysu")
     cfg.data.dataset, cfg.data.root, cfg.data.trial = dataset, root, trial
     if image_size:
         cfg.data.image_size = list(image_size)
     cfg.eval.batch_size, cfg.eval.trials = batch_size, trials
+    validate(cfg)  # the arguments are settings too: image size, batch size and trials in range
     return cfg
 
 

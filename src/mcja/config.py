@@ -7,6 +7,7 @@ SYSU-MM01 ones. The reference code's flat `configs/*.yml` files load too (see `R
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -124,6 +125,24 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "eval.select_on": ("test", "val"),
 }
 
+IMAGE_SIDE = (32, 4096)  # the backbone downsamples 32 times; above 4096 a side is a typo that would fill the disk
+_FINITE = math.isfinite
+# Numeric settings with a valid range: (key, test, what is expected), checked when a config is loaded.
+RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("optim.lr", lambda v: _FINITE(v) and v > 0, "a finite number > 0"),
+    ("optim.weight_decay", lambda v: _FINITE(v) and v >= 0, "a finite number >= 0"),
+    ("optim.lr_gamma", lambda v: _FINITE(v) and v > 0, "a finite number > 0"),
+    ("loss.cmr_strength", lambda v: _FINITE(v) and v > 0, "a finite number > 0"),
+    ("data.num_workers", lambda v: v >= 0, ">= 0"),
+    ("data.val_ids", lambda v: v >= 0, ">= 0"),
+    ("augment.padding", lambda v: v >= 0, ">= 0"),
+    ("eval.trials", lambda v: 1 <= v <= 10, "1..10 (the protocols define 10 gallery trials)"),
+    ("eval.every", lambda v: v >= 0, ">= 0 (0: evaluate only after the last epoch)"),
+    ("eval.start", lambda v: v >= 0, ">= 0"),
+    ("train.log_every", lambda v: v >= 1, ">= 1"),
+    ("train.steps_per_epoch", lambda v: v >= 0, ">= 0 (0: whole epochs)"),
+)
+
 # The reference code's flat keys -> ours (None: accepted and ignored, with the reason).
 REFERENCE_KEYS: dict[str, str | None] = {
     "prefix": "name",
@@ -179,10 +198,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
     if path is not None:
         file = resolve_config_path(path)
         source = str(file)
-        try:
-            raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{file}: not valid YAML ({err})") from None
+        raw = read_yaml(file)
         if not isinstance(raw, dict):
             raise ConfigError(f"{file}: expected a mapping of settings at the top level")
         if _is_reference_format(raw):
@@ -193,6 +209,24 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
         apply_override(cfg, item)
     validate(cfg)
     return cfg
+
+
+def read_yaml(file: Path) -> Any:
+    """The parsed YAML of `file`; ConfigError for a file that is not UTF-8 or not YAML (with file:line:column)."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{file}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                          "save the config as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read the config ({err.strerror or err})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
+        what = " ".join(str(p) for p in (getattr(err, "context", None), getattr(err, "problem", None)) if p)
+        raise ConfigError(f"{where}: not valid YAML: {what or err}") from None
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "checkpoint") -> Config:
@@ -296,13 +330,19 @@ def validate(cfg: Config) -> None:
     for key, choices in CHOICES.items():
         if flat[key] not in choices:
             raise ConfigError(f"'{key}' must be one of {', '.join(map(str, choices))}; got {flat[key]!r}")
-    if len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 32:
-        raise ConfigError(f"'data.image_size' must be [height, width], each >= 32; got {cfg.data.image_size}")
+    lo, hi = IMAGE_SIDE
+    if len(cfg.data.image_size) != 2 or not all(lo <= v <= hi for v in cfg.data.image_size):
+        raise ConfigError(f"'data.image_size' must be [height, width], each {lo}..{hi}; got {cfg.data.image_size}")
     if len(cfg.model.mda_layers) != 4 or min(cfg.model.mda_layers) < 0:
         raise ConfigError(f"'model.mda_layers' must be 4 non-negative counts (one per stage); got {cfg.model.mda_layers}")
     for key in ("data.p_size", "data.k_size", "optim.epochs", "eval.batch_size", "model.mda_contexts"):
         if flat[key] < 1:
             raise ConfigError(f"'{key}' must be >= 1; got {flat[key]}")
+    for key, ok, expected in RANGES:
+        if not ok(flat[key]):
+            raise ConfigError(f"'{key}' must be {expected}; got {flat[key]!r}")
+    if not cfg.loss.id and not cfg.loss.cmr:
+        raise ConfigError("'loss.id' and 'loss.cmr' are both false: nothing would be trained (turn on at least one)")
     if cfg.eval.select_on == "val" and cfg.data.val_ids < 1:
         raise ConfigError("'eval.select_on: val' needs 'data.val_ids' > 0 (training ids held out for validation)")
 

@@ -23,7 +23,7 @@ from mcja.engine.run import RunSummary, train
 from mcja.engine.runtime import setup_runtime
 from mcja.evaluation import pair_distance, ranked_list_pictures, results_table, sysu_trial_gallery
 from mcja.models import load_model
-from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text
+from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 
 HEADLINE = "all-search single-shot"
 
@@ -44,6 +44,7 @@ def run_demo(out: str | Path = "mcja-demo", settings: DemoSettings | None = None
     """Generate data, train with VIMC + MDA + CMR + ID loss, evaluate (plain and MSER), write `out/report/`."""
     s = settings or DemoSettings()
     out = Path(out)
+    ensure_writable_dir(out, "--out")  # before minutes of data generation and training
     started = time.perf_counter()
     data_root = make_synthetic("sysu", out / "data", ids=s.ids, seed=s.seed, size=s.size,
                                images_per_camera=s.images_per_camera, progress=progress)

@@ -22,6 +22,10 @@ class CheckpointError(MCJAError):
     """A checkpoint or weights file is missing, unreadable or of another architecture."""
 
 
+class NonFiniteError(MCJAError, ValueError):
+    """Features or distances hold NaN or infinity: any ranking or metric computed from them would be wrong."""
+
+
 class Interrupted(MCJAError):
     """Stopped on request (Ctrl-C / SIGTERM) after saving what is needed to continue."""
 

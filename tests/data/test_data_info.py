@@ -95,3 +95,21 @@ def test_missing_index_file_is_a_one_line_error(tiny_copy, capsys):
     assert code == 2 and out == ""
     assert err.strip() == f"mcja data-info: error: {root / 'idx/train_visible_11.txt'}: index file " \
                           "('<relative image path> <label>' per line) not found"
+
+
+@pytest.mark.parametrize("layout, rel, listed", [("sysu", "exp/test_id.txt", "4,5"), ("llcm", "idx/test_id.txt", "11,12")])
+def test_test_ids_without_images_are_warned_about(tiny_copy, capsys, layout, rel, listed):
+    root = tiny_copy(layout)
+    code, _, err = data_info(capsys, "--dataset", layout, "--root", str(root))
+    assert code == 0 and "warning" not in err
+    (root / rel).write_text(listed + ",777,31")  # two ids that no image shows
+    code, out, err = data_info(capsys, "--dataset", layout, "--root", str(root), "--json")
+    assert code == 0 and json.loads(out)["test_ids_without_images"] == [31, 777]
+    assert err.splitlines() == [f"mcja data-info: warning: test id {pid} is listed in {root / rel} but has no images "
+                                "at all" for pid in (31, 777)]
+    many = ",".join(str(900 + i) for i in range(12))
+    (root / rel).write_text(f"{listed},{many}")
+    code, out, err = data_info(capsys, "--dataset", layout, "--root", str(root))
+    assert code == 0 and "images per camera" in out
+    assert err.splitlines() == [f"mcja data-info: warning: 12 test ids listed in {root / rel} have no images at all: "
+                                + ", ".join(str(900 + i) for i in range(10)) + ", ..."]

@@ -159,3 +159,33 @@ def test_trials_without_out_go_to_a_fresh_folder_each_time(tmp_path, monkeypatch
     api.train_trials("regdb", [1, 2], overrides, out=tmp_path / "runs" / "regdb")  # continue: nothing retrained
     assert trained == [tmp_path / "runs" / "regdb" / "trial-1", tmp_path / "runs" / "regdb" / "trial-2",
                        tmp_path / "runs" / "regdb-2" / "trial-1"]
+
+
+def test_non_finite_features_at_evaluation_stop_training_and_keep_the_last_good_checkpoints(tiny_config, tmp_path,
+                                                                                            monkeypatch):
+    """A diverged model (here: weights poisoned after the last step of epoch 2) must not be scored or selected."""
+    original = Trainer._train_step
+
+    def diverge(self, batch, epoch, step):
+        out = original(self, batch, epoch, step)
+        if self.state.global_step + 1 == 6:
+            with torch.no_grad():
+                self.model.backbone.conv1.weight.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_step", diverge)
+    with pytest.raises(NonFiniteLoss, match=r"evaluation after epoch 2: .*NaN or infinity") as err:
+        train(tiny_config("eval.every=1", "optim.epochs=3"), run_dir=tmp_path / "d", progress=False)
+    assert "last.pt" in str(err.value) and "best.pt" in str(err.value)
+    best = torch.load(tmp_path / "d" / "best.pt", weights_only=False)
+    last = torch.load(tmp_path / "d" / "last.pt", weights_only=False)
+    assert best["epoch"] == 1 and last["train_state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    scores = [r["score_r1"] for r in _records(tmp_path / "d") if r["kind"] == "eval"]
+    assert len(scores) == 1 and 0 <= scores[0] <= 100  # only epoch 1 was scored
+
+
+def test_an_unwritable_output_folder_fails_before_any_work(tiny_config, monkeypatch):
+    monkeypatch.setattr("mcja.engine.run._load_data", lambda cfg: pytest.fail("data was read"))
+    with pytest.raises(ConfigError, match="--out /proc/mcja-run"):
+        train(tiny_config(), run_dir="/proc/mcja-run", progress=False)

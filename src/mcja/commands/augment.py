@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ from mcja.data.images import load_resized
 from mcja.data.readers import DATASETS, load_dataset
 from mcja.data.records import VISIBLE, Sample
 from mcja.errors import DatasetError
-from mcja.utils.io import atomic_path
+from mcja.utils.io import atomic_path, ensure_writable_file
 
 EXAMPLES = """
   mcja show-augmentations --dataset sysu --root /data/SYSU-MM01 --out augmentations.png
@@ -42,13 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def show_augmentations(args: argparse.Namespace) -> int:
     """Pick images, apply every op forced on, write the labelled grid."""
+    out = ensure_writable_file(args.out, "--out")
     dataset = load_dataset(args.dataset, args.root, args.trial)
     samples = pick_samples(dataset.train, args.n, args.seed)
     images = torch.from_numpy(np.stack([load_resized(s.path, args.size) for s in samples])).permute(0, 3, 1, 2)
     modality = torch.tensor([s.modality for s in samples])
     cells = augmentation_cells(images, modality, torch.Generator().manual_seed(args.seed))
     rows = [f"{'visible' if s.modality == VISIBLE else 'infrared'}  id {s.pid}  cam {s.camera}" for s in samples]
-    out = Path(args.out)
     with atomic_path(out) as tmp:
         render_grid(cells, rows).save(tmp, format="PNG")
     print(f"wrote {out} ({len(samples)} images x {len(COLUMNS)} columns: {', '.join(COLUMNS)})")

@@ -3,35 +3,61 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from typing import Callable, NoReturn
+
+from mcja.config import IMAGE_SIDE
 
 
 def add_verb(sub: argparse._SubParsersAction, name: str, help: str, examples: str) -> argparse.ArgumentParser:
     """Add a verb whose --help ends with usage examples."""
-    return sub.add_parser(
+    parser = sub.add_parser(
         name,
         help=help,
         description=help,
         epilog="examples:\n" + examples.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.error = lambda message: _one_line_error(parser, message)  # type: ignore[method-assign]
+    return parser
 
 
+def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """A bad option is one line and exit 2, like every other user error (the usage stays in --help)."""
+    parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
 
-def size_type(minimum: int = 8) -> Callable[[str], tuple[int, int]]:
-    """argparse type for an image size 'HxW' (e.g. 384x192) with each side at least `minimum`."""
+
+def size_type(minimum: int = 8, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
+    """argparse type for an image size 'HxW' (e.g. 384x192) with each side in minimum..maximum."""
 
     def parse(text: str) -> tuple[int, int]:
         try:
             h, w = (int(v) for v in text.lower().split("x"))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected HxW such as 384x192, got {text!r}") from None
-        if h < minimum or w < minimum:
-            raise argparse.ArgumentTypeError(f"expected each side >= {minimum}, got {text!r}")
+        if not (minimum <= h <= maximum and minimum <= w <= maximum):
+            raise argparse.ArgumentTypeError(f"expected each side {minimum}..{maximum}, got {text!r}")
         return h, w
 
     return parse
 
 
+def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """argparse type for an integer in minimum..maximum (no upper bound when maximum is None)."""
+    expected = f"an integer >= {minimum}" if maximum is None else f"an integer {minimum}..{maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
 parse_size = size_type(8)
-model_size = size_type(32)  # the backbone downsamples 32 times
+model_size = size_type(IMAGE_SIDE[0])  # the backbone downsamples 32 times
+positive_int = int_range(1)
+trial_number = int_range(1, 10)  # RegDB splits and SYSU-MM01 / LLCM gallery trials

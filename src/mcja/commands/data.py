@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,20 @@ def data_info(args: argparse.Namespace) -> int:
             load_rgb(sample.path)
     info = summarize(dataset)
     info["verified"] = bool(args.verify)
+    for line in empty_id_warnings(info, dataset.meta.get("test_id_file", "the test id list")):
+        print(f"mcja data-info: warning: {line}", file=sys.stderr)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
     return 0
+
+
+def empty_id_warnings(info: dict[str, Any], id_file: str, listed: int = 10) -> list[str]:
+    """One line per test id the id file lists but no image shows (a summary line beyond `listed` of them):
+    such ids silently shrink the test set, e.g. after an incomplete download."""
+    empty = info.get("test_ids_without_images") or []
+    if len(empty) > listed:
+        shown = ", ".join(map(str, empty[:listed]))
+        return [f"{len(empty)} test ids listed in {id_file} have no images at all: {shown}, ..."]
+    return [f"test id {pid} is listed in {id_file} but has no images at all" for pid in empty]
 
 
 def summarize(dataset: VIDataset) -> dict[str, Any]:
@@ -90,6 +103,9 @@ def summarize(dataset: VIDataset) -> dict[str, Any]:
             "test_infrared": _per_camera(dataset.test_infrared),
         },
     }
+    if "test_ids" in dataset.meta:
+        seen = {s.pid for s in dataset.test_visible + dataset.test_infrared}
+        info["test_ids_without_images"] = sorted(set(dataset.meta["test_ids"]) - seen)
     if dataset.name == "regdb":
         info["trial"] = dataset.meta["trial"]
     if dataset.name == "sysu":

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.commands.common import add_verb, model_size
+from mcja.commands.common import add_verb, model_size, trial_number
 
 EXTRACT_EXAMPLES = """
   mcja extract --checkpoint best.pt --images photos/ --out photos.npz
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", help="the dataset folder (with --dataset)")
     p.add_argument("--split", default="query", choices=("query", "gallery", "train"),
                    help="with --dataset: query = infrared/thermal test images, gallery = visible, train (default query)")
-    p.add_argument("--trial", type=int, default=1, help="RegDB split 1..10 (default 1)")
+    p.add_argument("--trial", type=trial_number, default=1, help="RegDB split 1..10 (default 1)")
     p.add_argument("--views", default="1", choices=("1", "mser"), help="mser: [4, N, D] features (image, R, G, B)")
     p.add_argument("--out", required=True, help="the npz file to write")
     p.set_defaults(func=_extract)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_verb
+from mcja.commands.common import add_verb, model_size, positive_int, trial_number
 from mcja.errors import ConfigError
 
 
@@ -33,12 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
     p.add_argument("--dataset", required=True, choices=("sysu", "regdb", "llcm", "folder"))
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
-    p.add_argument("--trial", type=int, default=1, help="RegDB split (1..10)")
+    p.add_argument("--trial", type=trial_number, default=1, help="RegDB split (1..10)")
     p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")
     p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
-    p.add_argument("--size", default=None, help="image size HxW (default: the checkpoint's, else 384x192)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 / LLCM gallery trials")
+    p.add_argument("--size", type=model_size, default=None, help="image size HxW (default: the checkpoint's, else 384x192)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
+    p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_test)
@@ -73,9 +73,8 @@ def _test(args: argparse.Namespace) -> int:
     from mcja import api
     from mcja.engine.report import print_results
 
-    size = [int(v) for v in args.size.lower().split("x")] if args.size else None
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
-                       image_size=size, batch_size=args.batch_size, device=args.device, trials=args.trials,
+                       image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
                        progress=not args.quiet)
     print_results(results)
     print(f"\nresults written to {' and '.join(results['written'])}")

@@ -16,7 +16,7 @@ import torch
 
 from mcja.data.images import load_resized
 from mcja.errors import DatasetError
-from mcja.utils.io import atomic_path
+from mcja.utils.io import atomic_path, ensure_writable_dir
 
 try:  # POSIX only; elsewhere concurrent builders just both build (still safe, see build()).
     import fcntl
@@ -67,6 +67,7 @@ class ImageCache:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag).strip("_") or "images"
         file = Path(cache_dir or default_cache_dir()) / f"{slug}-{size[0]}x{size[1]}-{key[:20]}.npy"
         if not _valid(file, len(paths), size):
+            ensure_writable_dir(file.parent, "image cache folder (data.cache_dir or $MCJA_CACHE_DIR)")
             # The lock only saves duplicate work (e.g. every DDP rank building at once): each builder
             # writes its own temp file and renames it into place, so readers never see a partial file.
             with _build_lock(file):

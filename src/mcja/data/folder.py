@@ -18,11 +18,19 @@ Training labels are the training person ids in increasing order, 0..N-1.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from pathlib import Path
 
-from mcja.data.readers import IMAGE_EXTENSIONS, label_by_sorted_pid, list_images, require_root, require_samples
+from mcja.data.readers import (
+    IMAGE_EXTENSIONS,
+    label_by_sorted_pid,
+    list_images,
+    read_text_file,
+    require_root,
+    require_samples,
+)
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
 from mcja.errors import DatasetError
 
@@ -100,14 +108,14 @@ def _read_source(source: Path) -> list[Row]:
 def _read_csv(path: Path) -> list[Row]:
     """Rows of a CSV list `path,pid,camera,modality`; the first row is a header when its modality is not one."""
     rows: list[Row] = []
-    with open(path, newline="") as f:
-        for number, fields in enumerate(csv.reader(f), start=1):
-            fields = [x.strip() for x in fields]
-            if not any(fields):
-                continue
-            if number == 1 and len(fields) == 4 and fields[3].lower() not in MODALITY_NAMES:
-                continue
-            rows.append(_parse_row(fields, path, number))
+    text = read_text_file(path, "CSV list 'path,pid,camera,modality'")
+    for number, fields in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        fields = [x.strip() for x in fields]
+        if not any(fields):
+            continue
+        if number == 1 and len(fields) == 4 and fields[3].lower() not in MODALITY_NAMES:
+            continue
+        rows.append(_parse_row(fields, path, number))
     return rows
 
 

@@ -43,6 +43,7 @@ def read_llcm(root: str | os.PathLike) -> VIDataset:
         train=label_by_sorted_pid(train),
         test_visible=_read_test(path / "test_vis", test_ids, VISIBLE),
         test_infrared=_read_test(path / "test_nir", test_ids, INFRARED),
+        meta={"test_ids": test_ids, "test_id_file": str(idx / "test_id.txt")},
     )
 
 

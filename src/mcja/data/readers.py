@@ -60,9 +60,22 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of `path` (a leading BOM dropped); DatasetError naming it and `what` it should hold when it
+    is missing, unreadable or not UTF-8 (e.g. saved in a legacy code page)."""
+    require_file(path, what)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                           f"expected {what}") from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+
+
 def read_id_list(path: Path) -> list[int]:
     """Person ids from a one-line comma-separated id file (SYSU-MM01 exp/*_id.txt, LLCM idx/test_id.txt)."""
-    text = require_file(path, "id file (one comma-separated line of person ids)").read_text().strip()
+    text = read_text_file(path, "id file (one comma-separated line of person ids)").strip()
     try:
         ids = [int(tok) for tok in text.replace("\n", ",").split(",") if tok.strip()]
     except ValueError:
@@ -79,7 +92,7 @@ def read_index(path: Path, root: Path) -> Iterator[tuple[int, Path, int]]:
 
     Every image must exist; blank lines are skipped.
     """
-    lines = require_file(path, "index file ('<relative image path> <label>' per line)").read_text().splitlines()
+    lines = read_text_file(path, "index file ('<relative image path> <label>' per line)").splitlines()
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:

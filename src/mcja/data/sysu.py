@@ -21,7 +21,8 @@ LAYOUT = "a SYSU-MM01 folder with cam1..cam6/<pid>/<n>.jpg and exp/train_id.txt,
 
 
 def read_sysu(root: str | os.PathLike) -> VIDataset:
-    """Read SYSU-MM01 from `root`; meta['rand_perm_cam'] is the path of exp/rand_perm_cam.mat (may not exist)."""
+    """Read SYSU-MM01 from `root`; meta['rand_perm_cam'] is the path of exp/rand_perm_cam.mat (may not exist),
+    meta['test_ids'] the ids exp/test_id.txt lists (data-info warns about those without images)."""
     path = require_root(root, LAYOUT)
     exp = path / "exp"
     train_ids = read_id_list(exp / "train_id.txt") + read_id_list(exp / "val_id.txt")
@@ -46,7 +47,8 @@ def read_sysu(root: str | os.PathLike) -> VIDataset:
         train=train,
         test_visible=require_samples(test_visible, path, "visible images (cam1, 2, 4, 5) of the test ids"),
         test_infrared=require_samples(test_infrared, path, "infrared images (cam3, 6) of the test ids"),
-        meta={"rand_perm_cam": str(exp / "rand_perm_cam.mat")},
+        meta={"rand_perm_cam": str(exp / "rand_perm_cam.mat"), "test_ids": sorted(test_ids),
+              "test_id_file": str(exp / "test_id.txt")},
     )
 
 

@@ -104,25 +104,26 @@ def evaluate_model(model: torch.nn.Module, data: EvalData, rt: Runtime, cfg: Con
     ir = extract_features(model, data.infrared, rt, bs, views=1, desc="infrared features", progress=progress)
     out: dict[str, Any] = {"protocol": data.protocol, "label": data.label,
                            "plain": run_protocol(data, vis[:1], ir, None, full)}
-    if mser:
-        out["mser"] = run_protocol(data, vis, ir, "mser", full)
+    if mser:  # minutes on the real datasets: show the trials going by
+        out["mser"] = run_protocol(data, vis, ir, "mser", full, progress=progress)
     return out
 
 
-def run_protocol(data: EvalData, vis: torch.Tensor, ir: torch.Tensor, rerank: str | None, full: bool) -> dict[str, Any]:
+def run_protocol(data: EvalData, vis: torch.Tensor, ir: torch.Tensor, rerank: str | None, full: bool,
+                 progress: bool = False) -> dict[str, Any]:
     """{setting or direction: metrics} for features [V, N, D] of the visible and infrared test images."""
     v, i = data.vis, data.ir
     if data.protocol == "sysu":
         settings = SYSU_SETTINGS if full else SYSU_SETTINGS[:1]
         return sysu_protocol(ir, i["pids"], i["cameras"], vis, v["pids"], v["cameras"], list(v["paths"]), data.perm,
-                             settings=settings, trials=data.trials, rerank=rerank)
+                             settings=settings, trials=data.trials, rerank=rerank, progress=progress)
     if data.protocol == "sysu-whole":
         return _sysu_whole_gallery(data, vis, ir, rerank, full)
     if data.protocol == "regdb":
-        return evaluate_regdb(vis, v["pids"], ir, i["pids"], rerank=rerank)
+        return evaluate_regdb(vis, v["pids"], ir, i["pids"], rerank=rerank, progress=progress)
     if data.protocol == "llcm":
         return evaluate_llcm(vis, v["pids"], v["cameras"], list(v["paths"]), ir, i["pids"], i["cameras"],
-                             list(i["paths"]), trials=data.trials, rerank=rerank)
+                             list(i["paths"]), trials=data.trials, rerank=rerank, progress=progress)
     params = REGDB_MSER if rerank == "mser" else {}
     return {
         "infrared->visible": evaluate_pair(ir, i["pids"], i["cameras"], vis, v["pids"], v["cameras"], rerank, **params),

@@ -26,7 +26,7 @@ from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
 from mcja.models import MCJA, load_model
 from mcja.models.reader import Checkpoint
-from mcja.utils.io import atomic_write_text
+from mcja.utils.io import atomic_write_text, ensure_writable_dir
 
 
 # Settings a resumed run cannot change: the weights, the data and the sampler position depend on them.
@@ -78,6 +78,8 @@ def resume_config(run_dir: str | Path | Checkpoint, overrides: list[str] | tuple
 def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpoint | None,
            progress: bool) -> RunSummary:
     started = time.perf_counter()
+    if resume is None:  # an unwritable output fails before any work
+        ensure_writable_dir(run_dir or cfg.output_dir, "--out" if run_dir else "output_dir")
     dataset = _load_data(cfg)  # a wrong root fails here, before any model is built
     train_set, val = _selection_split(cfg, dataset)
     seed_everything(cfg.train.seed + rt.rank, cfg.train.deterministic)

@@ -21,7 +21,7 @@ from mcja.engine.checkpoint import save_best, save_training_state
 from mcja.engine.evaluate import EvalData, evaluate_model, metrics_only, selection_score
 from mcja.engine.logger import RunLogger
 from mcja.engine.runtime import Runtime, set_rng_state
-from mcja.errors import Interrupted, MCJAError
+from mcja.errors import Interrupted, MCJAError, NonFiniteError
 from mcja.losses import CMRLoss, identity_loss
 from mcja.models import MCJA
 from mcja.models.reader import Checkpoint
@@ -246,26 +246,37 @@ class Trainer:
         return last or (every > 0 and epoch % every == 0)
 
     def _evaluate(self, epoch: int) -> None:
-        """Plain-ranking evaluation on the selection set (main process); keeps `best.pt`.
+        """Plain-ranking evaluation on the selection set (main process); keeps `best.pt`. Non-finite features (a
+        diverged model) stop every rank, keeping the last good checkpoint.
 
         Before training (epoch 0) the whole protocol is evaluated, like the reference's initial check.
         """
+        failure = ""
         if self.rt.is_main and self.eval_data is not None:
-            before = epoch == 0
-            results = evaluate_model(self.model, self.eval_data, self.rt, self.cfg, full=before,
-                                     mser=before and self.cfg.eval.mser_at_start, progress=self.progress)
-            score = selection_score(results)
-            self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},
-                            step=self.state.global_step)
-            selected = epoch > 0 and score > self.state.best_score
-            if selected:
-                self.state.best_score, self.state.best_epoch = score, epoch
-                save_best(self.run_dir / "best.pt", self.model, self.cfg, epoch=epoch, score=score, results=results)
-            best = ("selected: best.pt is now this epoch" if selected else
-                    f"best.pt stays epoch {self.state.best_epoch}" if self.state.best_epoch > 0 else "before training")
-            self.logger.echo(f"eval after epoch {epoch}: rank-1 {score:.2f}%{_per_direction(results)}  "
-                             f"({self.eval_data.describe()}; {best})")
+            try:
+                self._evaluate_main(epoch)
+            except NonFiniteError as err:  # its scores would look valid and mean nothing
+                failure = str(err)
+        if self._any_rank(bool(failure)):
+            raise NonFiniteLoss(f"evaluation after epoch {epoch}: {failure or 'non-finite features on rank 0'}; "
+                                f"stopped without saving this epoch. {self._kept_checkpoints()} (try a lower optim.lr)")
         self.rt.barrier()
+
+    def _evaluate_main(self, epoch: int) -> None:
+        before = epoch == 0
+        results = evaluate_model(self.model, self.eval_data, self.rt, self.cfg, full=before,
+                                 mser=before and self.cfg.eval.mser_at_start, progress=self.progress)
+        score = selection_score(results)
+        self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},
+                        step=self.state.global_step)
+        selected = epoch > 0 and score > self.state.best_score
+        if selected:
+            self.state.best_score, self.state.best_epoch = score, epoch
+            save_best(self.run_dir / "best.pt", self.model, self.cfg, epoch=epoch, score=score, results=results)
+        best = ("selected: best.pt is now this epoch" if selected else
+                f"best.pt stays epoch {self.state.best_epoch}" if self.state.best_epoch > 0 else "before training")
+        self.logger.echo(f"eval after epoch {epoch}: rank-1 {score:.2f}%{_per_direction(results)}  "
+                         f"({self.eval_data.describe()}; {best})")
 
     # ----------------------------------------------------------------- signals
     def request_stop(self) -> None:
@@ -273,7 +284,10 @@ class Trainer:
 
     def _stop_now(self) -> bool:
         """All ranks agree to stop at the same step (a stop on any rank stops all)."""
-        flag = self._stop_requested
+        return self._any_rank(self._stop_requested)
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on any (one process: `flag`)."""
         if self.rt.distributed:
             t = torch.tensor([int(flag)], device=self.rt.device if self.rt.device.type == "cuda" else "cpu")
             dist.all_reduce(t, op=dist.ReduceOp.MAX)

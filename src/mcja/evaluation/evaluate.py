@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from mcja.evaluation._arrays import as_views, to_numpy
-from mcja.evaluation.metrics import cosine_distance, rank_metrics
+from mcja.evaluation.metrics import rank_metrics, view0_cosine_distance
 from mcja.evaluation.mser import mser_rerank
 
 METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")
@@ -21,8 +22,18 @@ def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = Non
     if rerank is None:
         if rerank_params:
             raise TypeError(f"re-ranking parameters given without rerank: {sorted(rerank_params)}")
-        return to_numpy(cosine_distance(query_feats, gallery_feats))
-    return to_numpy(mser_rerank(as_views(query_feats), as_views(gallery_feats), **rerank_params))
+        q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+        warn_view0(q.shape[0], g.shape[0])
+        return to_numpy(view0_cosine_distance(q, g))
+    return to_numpy(mser_rerank(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"), **rerank_params))
+
+
+def warn_view0(query_views: int, gallery_views: int) -> None:
+    """Warn that plain ranking of multi-view features ([V, N, D], e.g. `extract --views mser`) uses view 0 only."""
+    if max(query_views, gallery_views) > 1:
+        warnings.warn(f"features with several views (query {query_views}, gallery {gallery_views}) and rerank=None: "
+                      "plain ranking uses view 0 (the original image) only; pass rerank='mser' to use every view",
+                      UserWarning, stacklevel=3)
 
 
 def evaluate_pair(

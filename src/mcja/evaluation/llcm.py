@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mcja.evaluation._arrays import as_views, labels
 from mcja.evaluation.evaluate import mean_over_trials, pair_distance
@@ -33,8 +34,9 @@ def llcm_trial_gallery(gallery_paths: Sequence[str | os.PathLike], gallery_ids: 
     return np.sort(np.array(picks, dtype=np.int64))
 
 
-def _direction(q: tuple, g: tuple, trials: int, rerank: str | None, params: dict[str, Any]) -> dict[str, Any]:
-    """Mean over trials of one direction; q and g are (feats, ids, cams, paths)."""
+def _direction(q: tuple, g: tuple, trials: int, rerank: str | None, params: dict[str, Any],
+               bar: Any = None) -> dict[str, Any]:
+    """Mean over trials of one direction; q and g are (feats, ids, cams, paths); `bar` steps once per trial."""
     g_views = as_views(g[0])
     g_ids, g_cams = labels(g[1], "gallery ids", g_views.shape[1]), labels(g[2], "gallery cams", g_views.shape[1])
     per_trial = []
@@ -42,18 +44,24 @@ def _direction(q: tuple, g: tuple, trials: int, rerank: str | None, params: dict
         pick = llcm_trial_gallery(g[3], g_ids, g_cams, t)
         dist = pair_distance(q[0], g_views[:, torch.as_tensor(pick, device=g_views.device)], rerank, **params)
         per_trial.append(rank_metrics(dist, q[1], q[2], g_ids[pick], g_cams[pick], exclude="id_camera"))
+        if bar is not None:
+            bar.update()
     return mean_over_trials(per_trial)
 
 
 def evaluate_llcm(
     visible_feats: Any, visible_ids: Any, visible_cams: Any, visible_paths: Sequence[str | os.PathLike],
     infrared_feats: Any, infrared_ids: Any, infrared_cams: Any, infrared_paths: Sequence[str | os.PathLike],
-    trials: int = 10, rerank: str | None = None, **rerank_params: Any,
+    trials: int = 10, rerank: str | None = None, progress: bool = False, **rerank_params: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Both directions, keyed "infrared->visible" and "visible->infrared": means over trials + "trials"."""
+    """Both directions, keyed "infrared->visible" and "visible->infrared": means over trials + "trials".
+    `progress` shows a bar of the trials of both directions."""
+    as_views(visible_feats, "visible"), as_views(infrared_feats, "infrared")  # refuse NaN / inf, naming the side
     vis = (visible_feats, visible_ids, visible_cams, visible_paths)
     nir = (infrared_feats, infrared_ids, infrared_cams, infrared_paths)
-    return {
-        "infrared->visible": _direction(nir, vis, trials, rerank, rerank_params),
-        "visible->infrared": _direction(vis, nir, trials, rerank, rerank_params),
-    }
+    with tqdm(total=2 * trials, desc=f"{'MSER ' if rerank else ''}LLCM trials", unit="trial", leave=False,
+              disable=not progress) as bar:
+        return {
+            "infrared->visible": _direction(nir, vis, trials, rerank, rerank_params, bar),
+            "visible->infrared": _direction(vis, nir, trials, rerank, rerank_params, bar),
+        }

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mcja.evaluation._arrays import as_views, labels, to_numpy
+from mcja.evaluation._arrays import as_views, check_distances, labels, to_numpy
 
 EXCLUDE_RULES = ("camera", "id_camera", "none")
 CMC_MIN_LENGTH = 20
@@ -57,8 +57,13 @@ def pairwise_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cosine_distance(query_feats: Any, gallery_feats: Any) -> torch.Tensor:
     """Negative cosine similarity [Nq, Ng] of view 0 of L2-normalised features, on the features' device."""
-    q = F.normalize(as_views(query_feats)[0], dim=1)
-    g = F.normalize(as_views(gallery_feats)[0].to(q.device), dim=1)
+    return view0_cosine_distance(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"))
+
+
+def view0_cosine_distance(query_views: torch.Tensor, gallery_views: torch.Tensor) -> torch.Tensor:
+    """cosine_distance of features already converted by as_views ([V, N, D], checked finite)."""
+    q = F.normalize(query_views[0], dim=1)
+    g = F.normalize(gallery_views[0].to(q.device), dim=1)
     # (-q) @ g.T is bit-identical to -(q @ g.T) and saves a pass over the matrix
     return pairwise_dot(-q, g)
 
@@ -224,6 +229,7 @@ def query_stats(
 ) -> QueryStats:
     """Per-query AP, INP and unique-id rank from a distance matrix [Nq, Ng] (lower = closer), left unmodified."""
     dist = np.asarray(to_numpy(dist), dtype=np.float32)
+    check_distances(dist)
     nq, ng = dist.shape
     qids, gids = labels(query_ids, "query_ids", nq), labels(gallery_ids, "gallery_ids", ng)
     qcams, gcams = labels(query_cams, "query_cams", nq), labels(gallery_cams, "gallery_cams", ng)

@@ -236,7 +236,7 @@ class MserReranker:
             raise ValueError(f"neighbours must be one of {NEIGHBOUR_RULES}, got {neighbours!r}")
         if k1 < 1 or k2 < 1:
             raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
-        q, g = as_views(query_feats), as_views(gallery_feats)
+        q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
         q, g = _pick_views(q, g.to(q.device), multi_view)
         if normalize:
             q, g = F.normalize(q, dim=-1), F.normalize(g, dim=-1)

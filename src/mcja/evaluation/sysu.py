@@ -12,10 +12,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from mcja.errors import DatasetError
 from mcja.evaluation._arrays import as_views, labels, to_numpy
-from mcja.evaluation.evaluate import RERANKERS, mean_over_trials
+from mcja.evaluation.evaluate import RERANKERS, mean_over_trials, warn_view0
 from mcja.evaluation.mser import MserReranker
 from mcja.evaluation.metrics import QueryStats, group_stats, pairwise_dot, query_groups, rank_metrics, summarize
 
@@ -224,6 +225,7 @@ def sysu_protocol(
     settings: Sequence[tuple[str, int]] = SYSU_SETTINGS,
     trials: int = 10,
     rerank: str | None = None,
+    progress: bool = False,
     **rerank_params: Any,
 ) -> dict[str, dict[str, Any]]:
     """SYSU-MM01 results per setting name ('all-search single-shot', ...): means over trials + "trials".
@@ -231,10 +233,12 @@ def sysu_protocol(
     Work shared by the settings and trials is done once: plain ranking computes each query-gallery cosine
     once; rerank="mser" (SYSU defaults: k1 40, k2 20, lambda 0.3, query neighbours) computes the query-side
     neighbour structure and the query-gallery distances once and re-ranks each trial's gallery against them.
+    `progress` shows a bar of the trials (re-ranking takes minutes on the real dataset).
     """
     if rerank not in RERANKERS:
         raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
-    nq, ng = as_views(query_feats).shape[1], len(gallery_paths)
+    q_views, g_views = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+    nq, ng = q_views.shape[1], len(gallery_paths)
     qids, gids = labels(query_ids, "query_ids", nq), labels(gallery_ids, "gallery_ids", ng)
     qcams, gcams = sysu_query_cams(labels(query_cams, "query_cams", nq)), labels(gallery_cams, "gallery_cams", ng)
     perm = load_rand_perm(perm)
@@ -242,18 +246,28 @@ def sysu_protocol(
     known = np.isin(gcams, sorted(set().union(*GALLERY_CAMS.values())))  # parsed once for every setting
     numbers[known] = image_numbers(np.asarray(gallery_paths, dtype=object)[known])
     masks = {(m, s): _trial_masks(numbers, gcams, gids, perm, m, s, trials) for m, s in settings}
-    g_views = as_views(gallery_feats)
     if g_views.shape[1] != ng:
         raise ValueError(f"gallery has {g_views.shape[1]} feature rows but {ng} paths")
     used = np.any([mk.any(0) for mk in masks.values()], axis=0)
     if rerank is None:
-        cache = _PlainDistances(as_views(query_feats)[0], qids, qcams, g_views[0], gids, gcams, used)
+        warn_view0(q_views.shape[0], g_views.shape[0])
+        cache = _PlainDistances(q_views[0], qids, qcams, g_views[0], gids, gcams, used)
     else:
-        cache = _RerankedDistances(query_feats, g_views, used, (qids, qcams, gids, gcams), rerank_params)
+        cache = _RerankedDistances(q_views, g_views, used, (qids, qcams, gids, gcams), rerank_params)
+    return _per_setting(cache, masks, f"{'MSER ' if rerank else ''}SYSU-MM01 trials", progress)
+
+
+def _per_setting(cache: Any, masks: dict[tuple[str, int], np.ndarray], desc: str, progress: bool) -> dict[str, Any]:
+    """Means over each setting's trials from `cache`, with a progress bar of one step per trial."""
     out = {}
-    for (mode, shots), mk in masks.items():
-        per_trial = [cache.metrics(mask) for mask in mk]
-        out[_setting_name(mode, shots)] = {"mode": mode, "shots": shots, **mean_over_trials(per_trial)}
+    with tqdm(total=sum(len(mk) for mk in masks.values()), desc=desc, unit="trial", leave=False,
+              disable=not progress) as bar:
+        for (mode, shots), mk in masks.items():
+            per_trial = []
+            for mask in mk:
+                per_trial.append(cache.metrics(mask))
+                bar.update()
+            out[_setting_name(mode, shots)] = {"mode": mode, "shots": shots, **mean_over_trials(per_trial)}
     return out
 
 
@@ -270,6 +284,7 @@ def evaluate_sysu(
     shots: int = 1,
     trials: int = 10,
     rerank: str | None = None,
+    progress: bool = False,
     **rerank_params: Any,
 ) -> dict[str, Any]:
     """One SYSU-MM01 setting: metric means over `trials` gallery trials, plus "trials" (per-trial dicts).
@@ -278,5 +293,5 @@ def evaluate_sysu(
     cam-3 -> cam-2 same-location rule is applied to a copy of query_cams.
     """
     result = sysu_protocol(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams,
-                           gallery_paths, perm, [(mode, shots)], trials, rerank, **rerank_params)
+                           gallery_paths, perm, [(mode, shots)], trials, rerank, progress, **rerank_params)
     return result[_setting_name(mode, shots)]

@@ -28,7 +28,7 @@ from mcja.errors import ConfigError, MCJAError
 from mcja.inference.extractor import resolve_image_size
 from mcja.models import load_model
 from mcja.models.reader import read_checkpoint
-from mcja.utils.io import atomic_path
+from mcja.utils.io import atomic_path, ensure_writable_file
 
 DEFAULT_OPSET = 17
 OPSETS = range(11, 21)  # what the TorchScript exporter writes
@@ -58,6 +58,7 @@ def export_onnx(
     onnx = require_module("onnx")
     if opset not in OPSETS:
         raise ConfigError(f"--opset {opset}: the exporter writes opsets {OPSETS.start}..{OPSETS.stop - 1}")
+    ensure_writable_file(onnx_path, "--onnx")
     ckpt = read_checkpoint(checkpoint)  # once, weights-only
     model = load_model(ckpt)
     size = resolve_image_size(ckpt, image_size)

@@ -18,7 +18,7 @@ import numpy as np
 
 from mcja.inference.extractor import FeatureExtractor
 from mcja.inference.sources import ImageSet, image_source
-from mcja.utils.io import atomic_path
+from mcja.utils.io import atomic_path, ensure_writable_file
 
 
 def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
@@ -41,6 +41,7 @@ def write_features(
 ) -> dict[str, Any]:
     """Embed `source`'s images with `checkpoint` and write the npz `out`; returns a summary dict."""
     start = time.perf_counter()
+    ensure_writable_file(out, "--out")
     extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size, views=views)
     result = extractor.extract(source.paths, skip_bad=skip_bad, progress=progress, desc="extracting")
     kept = source.subset(result.kept)

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from mcja.data.images import load_rgb, resize_rgb
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, resolve_amp, resolve_device
-from mcja.errors import ConfigError, DatasetError
+from mcja.errors import ConfigError, DatasetError, NonFiniteError
+from mcja.evaluation._arrays import nonfinite_rows
 from mcja.models import load_model
 from mcja.models.reader import Checkpoint, read_checkpoint
 
@@ -128,25 +129,25 @@ class FeatureExtractor:
         kept: list[int] = []
         skipped: list[str] = []
         chunks = []
-        bar = tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=not progress)
-        for start, decoded in self._decoded_batches(items):
-            good = []
-            for i, image in enumerate(decoded, start):
-                if isinstance(image, DatasetError):
-                    if not skip_bad:
-                        raise image
-                    skipped.append(str(image))
-                else:
-                    kept.append(i)
-                    good.append(image)
-            if good:
-                batch = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
-                chunks.append(embed_batch(self.model, batch, self.runtime, n_views))
-            bar.update(len(decoded))
-        bar.close()
+        # closed on errors too (a missing image): the error line then starts on a clean line
+        with tqdm(total=len(items), desc=desc, unit="img", leave=False, disable=not progress) as bar:
+            for start, decoded in self._decoded_batches(items):
+                good = []
+                for i, image in enumerate(decoded, start):
+                    if isinstance(image, DatasetError):
+                        if not skip_bad:
+                            raise image
+                        skipped.append(str(image))
+                    else:
+                        kept.append(i)
+                        good.append(image)
+                if good:
+                    batch = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
+                    chunks.append(embed_batch(self.model, batch, self.runtime, n_views))
+                bar.update(len(decoded))
         if not chunks:
             raise DatasetError(f"none of the {len(items)} images could be read (first: {skipped[0]})")
-        return Extraction(self._finish(chunks, n_views), kept, skipped)
+        return _drop_nonfinite(Extraction(self._finish(chunks, n_views), kept, skipped), items, skip_bad)
 
     def _decoded_batches(self, items: Sequence[Any]) -> Iterator[tuple[int, list[np.ndarray | DatasetError]]]:
         """(start, decoded images of items[start : start + batch]) per batch, decoded by a thread pool."""
@@ -184,6 +185,31 @@ class FeatureExtractor:
         if self.normalize:
             feats = F.normalize(feats, dim=-1)
         return feats[0] if views == 1 else feats
+
+
+def _drop_nonfinite(result: Extraction, items: Sequence[Any], skip_bad: bool) -> Extraction:
+    """`result` without images whose features hold NaN/inf (listed in `skipped`) under `skip_bad`; else
+    NonFiniteError naming them. A NaN feature would rank arbitrarily and write invalid JSON."""
+    bad = nonfinite_rows(result.features if result.features.dim() == 3 else result.features[None])
+    if not bad:
+        return result
+    names = [_name(items[result.kept[j]], result.kept[j]) for j in bad]
+    if not skip_bad:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise NonFiniteError(f"the model gives NaN or infinite features for {len(bad)} of {len(result.kept)} images "
+                             f"({shown}): a broken checkpoint or images it cannot handle (--skip-bad, skip_bad=True, leaves them out)")
+    dropped = set(bad)
+    good = [j for j in range(len(result.kept)) if j not in dropped]
+    if not good:
+        raise NonFiniteError(f"the model gives NaN or infinite features for all {len(bad)} readable images "
+                             f"(first: {names[0]}): the checkpoint is broken")
+    skipped = result.skipped + [f"{name}: NaN or infinite features" for name in names]
+    return Extraction(result.features[..., good, :], [result.kept[j] for j in good], skipped)
+
+
+def _name(item: Any, index: int) -> str:
+    """How an error names an input image: its path, else its position in the list."""
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
 
 
 def _device(name: str | torch.device | None) -> torch.device:

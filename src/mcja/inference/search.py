@@ -26,7 +26,7 @@ from mcja.evaluation import REGDB_MSER, mser_rerank, save_ranked_list
 from mcja.inference.extract import atomic_savez
 from mcja.inference.extractor import MSER_VIEWS, Extraction, FeatureExtractor
 from mcja.inference.sources import ImageSet, find_images, folder_images, pid_from_path
-from mcja.utils.io import atomic_write_json
+from mcja.utils.io import atomic_write_json, ensure_writable_dir
 
 CACHE_NAME = "gallery_features.npz"
 RESULTS_NAME = "results.json"
@@ -51,7 +51,7 @@ def search_gallery(
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     start = time.perf_counter()
-    out_dir = Path(out).expanduser().absolute()
+    out_dir = ensure_writable_dir(out, "--out")
     gallery_set = folder_images(gallery, exclude=out_dir)  # contact sheets written into the gallery stay out of it
     query_paths = _expand_queries(queries, out_dir)
     extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size)
@@ -118,6 +118,8 @@ def _read_cache(cache_file: Path, key: str, views: int, skip_bad: bool) -> Extra
         with np.load(cache_file) as data:
             if str(data["key"]) != key or data["features"].shape[0] < views:
                 return None
+            if not np.isfinite(data["features"]).all():
+                return None  # written by an older version that kept NaN features: recompute and check them
             skipped = [str(s) for s in data["skipped"]]
             if skipped and not skip_bad:
                 return None  # recompute, so the unreadable file is reported as an error this time

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from mcja.data.folder import camera_from_name
-from mcja.data.readers import DATASETS, list_images, load_dataset
+from mcja.data.readers import DATASETS, list_images, load_dataset, read_text_file
 from mcja.data.records import INFRARED, VISIBLE, Sample, columns
 from mcja.errors import ConfigError, DatasetError
 
@@ -99,7 +99,7 @@ def list_file_images(path: str | os.PathLike) -> ImageSet:
         raise DatasetError(f"{file}: image list not found")
     if file.suffix.lower() == ".csv":
         return sample_images(load_dataset("folder", file).train)
-    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    lines = [line.strip() for line in read_text_file(file, "image list (one image path per line)").splitlines()]
     paths = [str(file.parent / line) for line in lines if line and not line.startswith("#")]
     if not paths:
         raise DatasetError(f"{file}: the image list is empty (expected one image path per line)")

@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from mcja.errors import MCJAError
-
+from mcja.errors import ConfigError, MCJAError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -66,6 +65,38 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def ensure_writable_dir(path: str | os.PathLike, setting: str) -> Path:
+    """The absolute `path` once a file could be written in it (or in its nearest existing parent, where it will be
+    made); ConfigError naming `setting` otherwise. Checked before any work, so a bad output path fails at once."""
+    target = Path(path).expanduser().absolute()
+    _check_writable(target, f"{setting} {target}")
+    return target
+
+
+def ensure_writable_file(path: str | os.PathLike, setting: str) -> Path:
+    """The absolute `path` once it is not a folder and its folder is writable (see ensure_writable_dir)."""
+    target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        raise ConfigError(f"{setting} {target}: is a folder; expected a file name")
+    _check_writable(target.parent, f"{setting} {target}")
+    return target
+
+
+def _check_writable(folder: Path, label: str) -> None:
+    """ConfigError starting with `label` unless a file can be made in `folder` or its nearest existing parent."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{label}: {existing} is a file, not a folder")
+    try:  # a real write: permission bits say nothing for root, nor for read-only file systems
+        fd, probe = tempfile.mkstemp(prefix=".mcja-write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"{label}: cannot write in {existing} ({err.strerror or err})") from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -80,8 +111,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` as indented JSON to `path` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
+    """Write `obj` as indented JSON to `path` atomically; NaN or infinity raise ValueError (they are not JSON)."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, default=json_default, allow_nan=False)
+    except ValueError as err:  # a bare NaN would make the whole file unreadable to strict JSON parsers
+        raise ValueError(f"{path}: refusing to write NaN or infinity into JSON ({err})") from None
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

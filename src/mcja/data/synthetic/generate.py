@@ -23,6 +23,7 @@ from mcja.data.synthetic.layouts import NIR_CODE, SYSU_OUTDOOR, Job, plan_llcm, 
 from mcja.data.synthetic.render import render_person, sample_pose
 from mcja.data.synthetic.scene import VIEWS, CameraStyle, camera_style
 from mcja.errors import DatasetError
+from mcja.utils.io import ensure_writable_dir
 
 LAYOUTS = ("sysu", "regdb", "llcm")
 DEFAULT_IDS = {"sysu": 48, "regdb": 40, "llcm": 48}
@@ -51,6 +52,7 @@ def make_synthetic(
     out = Path(out).expanduser().absolute()
     if _already_written(out, settings):
         return out
+    ensure_writable_dir(out, "--out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
