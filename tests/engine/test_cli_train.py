@@ -29,6 +29,7 @@ def test_train_then_test_writes_reports_with_mser_apart(sysu_root, tmp_path, cap
     assert code == 0
     printed = capsys.readouterr().out
     assert "training finished" in printed and "MSER re-ranked" in printed
+    assert "eval after epoch 1: rank-1" in printed and "selected: best.pt is now this epoch" in printed
     report = (run / "results.md").read_text()
     plain, reranked = report.split("(MSER re-ranked)", 1)
     for setting in ("all-search single-shot", "all-search multi-shot", "indoor-search single-shot", "indoor-search multi-shot"):
@@ -39,6 +40,8 @@ def test_train_then_test_writes_reports_with_mser_apart(sysu_root, tmp_path, cap
     code = main(["test", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
                  "--out", str(tmp_path / "t"), "--trials", "2", "--quiet"])
     assert code == 0
+    assert f"results written to {tmp_path / 't' / 'results.md'} and {tmp_path / 't' / 'results.json'}" in \
+        capsys.readouterr().out
     again = json.loads((tmp_path / "t" / "results.json").read_text())
     assert again["plain"]["all-search single-shot"]["r1"] == pytest.approx(saved["plain"]["all-search single-shot"]["r1"])
     assert "mser_reranked" not in again  # --mser not given
@@ -71,7 +74,9 @@ def test_regdb_trials_train_one_model_per_split_and_tabulate(tmp_path, capsys):
     summary = json.loads((tmp_path / "runs" / "results.json").read_text())["plain"]["visible->thermal"]
     r1s = [t["r1"] for t in summary["trials"]]
     assert len(r1s) == 2 and summary["r1"] == pytest.approx(sum(r1s) / 2)
-    assert "2 trials" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 trials" in printed
+    assert "(mean of visible->thermal " in printed and ", thermal->visible " in printed  # both directions labelled
 
 
 def test_validation_ids_select_the_model_without_the_test_set(tiny_config, tmp_path):
