@@ -17,6 +17,12 @@ def add_verb(sub: argparse._SubParsersAction, name: str, help: str, examples: st
     )
 
 
+def add_amp_option(p: argparse.ArgumentParser) -> None:
+    """--amp for verbs that compute test-time features (choices as mcja.engine.runtime.AMP_MODES, less fp16)."""
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                   help="numerics of the forward pass: auto = bf16 autocast on CUDA and on CPUs with native bf16 "
+                        "instructions (AVX512-BF16/AMX), float32 elsewhere; off = float32 everywhere (default auto)")
+
 
 def size_type(minimum: int = 8) -> Callable[[str], tuple[int, int]]:
     """argparse type for an image size 'HxW' (e.g. 384x192) with each side at least `minimum`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_verb
+from mcja.commands.common import add_amp_option, add_verb
 from mcja.errors import ConfigError
 
 
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 / LLCM gallery trials")
     p.add_argument("--device", default="auto")
+    add_amp_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_test)
 
@@ -76,6 +77,6 @@ def _test(args: argparse.Namespace) -> int:
     size = [int(v) for v in args.size.lower().split("x")] if args.size else None
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=size, batch_size=args.batch_size, device=args.device, trials=args.trials,
-                       progress=not args.quiet)
+                       progress=not args.quiet, amp=args.amp)
     print_results(results)
     return 0
