@@ -118,7 +118,8 @@ def _channels_last(wanted: bool, device: torch.device, dtype: torch.dtype | None
     return wanted and (device.type == "cuda" or dtype == torch.bfloat16)
 
 
-def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool = True, inference: bool = False) -> Runtime:
+def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool = True,
+                  inference: bool = False) -> Runtime:
     """Join the process group when launched by torchrun (NCCL on GPU, gloo on CPU) and pick the device and
     numerics (`inference`: for test-time features only, see resolve_amp)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
