@@ -62,7 +62,10 @@ def run_check(name: str, device: torch.device, sizes: Sizes) -> dict[str, Any]:
         traceback.print_exc()
         row.update(ok=False, error=f"{type(err).__name__}: {err}")
     row["seconds"] = time.perf_counter() - start
-    print(f"[gpu_check] {name}: {'ok' if row['ok'] else 'FAILED'} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    # one line per check as it ends: a run cut short by a time limit still shows what it measured
+    detail = json.dumps(row["figures"], default=str) if row["ok"] else row["error"]
+    print(f"[gpu_check] {name}: {'ok' if row['ok'] else 'FAILED'} ({row['seconds']:.1f} s) {detail}", file=sys.stderr,
+          flush=True)
     return row
 
 

@@ -452,16 +452,16 @@ def check_mser_time(device: torch.device, s: Sizes) -> dict[str, Any]:
             "peak_memory_gib": peak_memory_gib(device)}
 
 
-CHECKS: dict[str, Callable[[torch.device, Sizes], dict[str, Any]]] = {
+CHECKS: dict[str, Callable[[torch.device, Sizes], dict[str, Any]]] = {  # the slowest to set up (compilation) last
     "augment": check_augment,
     "softrank_cmr": check_softrank_cmr,
     "mser": check_mser,
     "evaluate_sysu": check_evaluate_sysu,
     "train": check_train,
-    "train_compiled": check_train_compiled,
     "fp16_scaler": check_fp16_scaler,
-    "ddp": check_ddp,
     "extract": check_extract,
     "protocol_time": check_protocol_time,
     "mser_time": check_mser_time,
+    "ddp": check_ddp,
+    "train_compiled": check_train_compiled,
 }
