@@ -75,8 +75,8 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; off on CPU) | bf16 | fp16 | off
-    channels_last: bool = True  # on CUDA only
+    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; CPU: float32 training, bf16 evaluation on bf16 CPUs) | bf16 | fp16 | off
+    channels_last: bool = True  # on CUDA, and on a CPU in bf16
     compile: bool = False
     sync_bn: bool = False
     steps_per_epoch: int = 0  # 0 = a whole PK epoch; >0 caps it (demo, smoke runs)
