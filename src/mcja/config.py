@@ -75,7 +75,9 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; CPU: float32 training, bf16 evaluation on bf16 CPUs) | bf16 | fp16 | off
+    # auto (bf16 on CUDA if supported, else fp16; on a CPU float32 training, bf16 evaluation where the CPU has
+    # native bf16) | bf16 | fp16 | off
+    amp: str = "auto"
     channels_last: bool = True  # on CUDA, and on a CPU in bf16
     compile: bool = False
     sync_bn: bool = False
