@@ -61,13 +61,20 @@ def measure(tmp: Path, n: int, batch: int, repeats: int, n_reference: int) -> tu
     paths = write_jpegs(tmp, n)
     images = np.stack([load_resized(p, SIZE) for p in paths])  # uint8 [N, H, W, 3]
     batches = [np.arange(s, min(s + batch, n)) for s in range(0, n, batch)]
-    cpu = FeatureExtractor(checkpoint, device="cpu", batch_size=batch)
+    cpu = FeatureExtractor(checkpoint, device="cpu", batch_size=batch, amp="off")
     reference = {("per-image PyTorch loop (batch 1), reference", "cpu"): per_image_reference(model, images)}
     rows = list(images_per_second(reference, [np.arange(min(n_reference, n))], repeats).items())
     runs: dict[tuple, Callable[[np.ndarray], object]] = {
-        ("FeatureExtractor, JPEG files -> features", "cpu"): lambda idx: cpu([paths[i] for i in idx]),
-        ("FeatureExtractor, uint8 batch -> features", "cpu"): lambda idx: cpu(images[idx]),
+        ("FeatureExtractor, JPEG files -> features (float32)", "cpu"): lambda idx: cpu([paths[i] for i in idx]),
+        ("FeatureExtractor, uint8 batch -> features (float32, amp=off)", "cpu"): lambda idx: cpu(images[idx]),
     }
+    auto = FeatureExtractor(checkpoint, device="cpu", batch_size=batch)  # amp=auto: bf16 on a bf16 CPU
+    if auto.runtime.amp_dtype is not None:
+        runs[("FeatureExtractor, uint8 batch -> features (bf16 autocast, amp=auto)", "cpu")] = lambda idx: auto(images[idx])
+        diff = float((auto(images[batches[0]]) - cpu(images[batches[0]])).abs().max())
+        parity_bf16 = f"; CPU bf16 vs float32 normalised features max abs diff {diff:.1e}"
+    else:
+        parity_bf16 = "; this CPU has no native bf16: amp=auto stays float32"
     report = export_onnx(checkpoint, tmp / "mcja-r50.onnx", dynamic_batch=True)
     check = report["parity"]
     parity = (f"ONNX vs PyTorch max abs diff {check['max_abs_diff']:.1e} (batch {check['batch']})"
@@ -83,7 +90,7 @@ def measure(tmp: Path, n: int, batch: int, repeats: int, n_reference: int) -> tu
                 lambda idx, gpu=gpu: gpu(images[idx])
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     rows += images_per_second(runs, batches, repeats, sync).items()
-    return [(*key, rate) for key, rate in rows], parity
+    return [(*key, rate) for key, rate in rows], parity + parity_bf16
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from contextlib import nullcontext
 import torch
 import torch.nn.functional as F
 
+from mcja.engine.runtime import cpu_has_native_bf16
 from mcja.models import MCJA
 
 # (name, channels_last, autocast dtype or None)
@@ -46,12 +47,6 @@ def machine(device: str) -> str:
     if device == "cuda":
         text += f", GPU {torch.cuda.get_device_name()}"
     return text
-
-
-def native_bf16_cpu() -> bool:
-    """Whether the CPU has bf16 instructions; without them bf16 autocast is emulated and far slower than float32."""
-    flags = cpuinfo_field("flags").split()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def time_steps(device: str, channels_last: bool, dtype: torch.dtype | None, args: argparse.Namespace) -> list[float]:
@@ -91,7 +86,7 @@ def _size(text: str) -> tuple[int, int]:
 def print_table(device: str, args: argparse.Namespace) -> None:
     """Time each variant on `device` and print a markdown table under a caption naming the machine."""
     variants = VARIANTS
-    skipped = device == "cpu" and not (args.bf16 or native_bf16_cpu())
+    skipped = device == "cpu" and not (args.bf16 or cpu_has_native_bf16())
     if skipped:
         variants = [v for v in VARIANTS if v[2] is None]
     print(f"\nResNet-50 MCJA training step, batch {args.batch}, {args.size[0]}x{args.size[1]}, {device}: {machine(device)}")

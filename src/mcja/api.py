@@ -56,8 +56,9 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
 
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
-         device: str = "auto", trials: int = 10, progress: bool = True) -> dict[str, Any]:
-    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict)."""
+         device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto") -> dict[str, Any]:
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict); `amp`: auto
+    (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32)."""
     from mcja.data.readers import load_dataset
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
     from mcja.engine.runtime import setup_runtime
@@ -71,7 +72,7 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     ckpt = read_checkpoint(checkpoint)  # once, weights-only: a foreign file cannot run code
     cfg = _test_config(ckpt.config, dataset, str(root), trial, image_size, batch_size, trials)
     data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
-    rt = setup_runtime(device, amp="auto", channels_last=True)
+    rt = setup_runtime(device, amp=amp, channels_last=True, inference=True)
     model = load_model(ckpt).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
     results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)

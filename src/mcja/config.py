@@ -76,8 +76,10 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA if supported, else fp16; off on CPU) | bf16 | fp16 | off
-    channels_last: bool = True  # on CUDA only
+    # auto (bf16 on CUDA if supported, else fp16; on a CPU float32 training, bf16 evaluation where the CPU has
+    # native bf16) | bf16 | fp16 | off
+    amp: str = "auto"
+    channels_last: bool = True  # on CUDA, and on a CPU in bf16
     compile: bool = False
     sync_bn: bool = False
     steps_per_epoch: int = 0  # 0 = a whole PK epoch; >0 caps it (demo, smoke runs)

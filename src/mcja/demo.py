@@ -94,7 +94,7 @@ def write_report(cfg: Config, summary: RunSummary, report_dir: Path, seconds: fl
 
 def _ranked_lists(cfg: Config, run_dir: Path, report_dir: Path, queries: int = 6) -> list[Path]:
     """Ranked lists of a few random infrared queries against trial 1's all-search single-shot gallery."""
-    rt = setup_runtime(cfg.train.device, "off", channels_last=False)
+    rt = setup_runtime(cfg.train.device, cfg.train.amp, inference=True)  # the numerics of the reported metrics
     model = load_model(run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")).to(rt.device)
     data: EvalData = prepare_eval_data(cfg, load_dataset("sysu", cfg.data.root), None, progress=False)
     vis = extract_features(model, data.visible, rt, cfg.eval.batch_size, progress=False)[0]

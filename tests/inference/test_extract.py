@@ -15,15 +15,16 @@ from mcja.inference.sources import pid_from_path
 
 def test_extract_a_folder_keeps_ids_from_folder_names(checkpoint, gallery, tmp_path, capsys):
     out = tmp_path / "feats.npz"
-    assert main(["extract", "--checkpoint", str(checkpoint), "--images", str(gallery), "--out", str(out), "--quiet"]) == 0
-    assert "features [6, 512] of 6 images" in capsys.readouterr().out
+    assert main(["extract", "--checkpoint", str(checkpoint), "--images", str(gallery), "--out", str(out), "--quiet",
+                 "--amp", "off"]) == 0
+    assert "features [6, 512] of 6 images (64x32, cpu float32" in capsys.readouterr().out
     with np.load(out) as data:  # no allow_pickle: plain arrays only
         assert set(data.files) == {"features", "paths", "pids", "cameras"}  # cameras from the c1 token
         assert data["features"].dtype == np.float32 and data["features"].shape == (6, 512)
         assert data["pids"].tolist() == [1, 1, 2, 2, 3, 3] and data["cameras"].tolist() == [1] * 6
         paths = data["paths"].tolist()
         np.testing.assert_allclose(np.linalg.norm(data["features"], axis=1), 1.0, rtol=1e-5)
-        expected = FeatureExtractor(checkpoint, device="cpu")(paths).numpy()
+        expected = FeatureExtractor(checkpoint, device="cpu", amp="off")(paths).numpy()
         np.testing.assert_allclose(data["features"], expected, atol=1e-5)
     assert [p.split("/")[-1] for p in paths] == [f"{pid:04d}_c1_{n}.png" for pid in (1, 2, 3) for n in (0, 1)]
 

@@ -26,6 +26,14 @@ def _one_line_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
 
 
+def add_amp_option(p: argparse.ArgumentParser) -> None:
+    """--amp for verbs that compute test-time features (choices as mcja.engine.runtime.AMP_MODES, less fp16)."""
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                   help="numerics of the forward pass: auto = bf16 autocast on CUDA and on CPUs with native bf16 "
+                        "instructions (AVX512-BF16/AMX), float32 elsewhere; off = float32 everywhere (default auto)")
+
+
+
 def size_type(minimum: int = 8, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
     """argparse type for an image size 'HxW' (e.g. 384x192) with each side in minimum..maximum."""
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.commands.common import add_verb, model_size, trial_number
+from mcja.commands.common import add_amp_option, add_verb, model_size, trial_number
 
 EXTRACT_EXAMPLES = """
   mcja extract --checkpoint best.pt --images photos/ --out photos.npz
@@ -77,13 +77,14 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images with a warning instead of failing")
+    add_amp_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments shared by the extract and search functions."""
     return {"batch_size": args.batch_size, "image_size": args.size, "device": args.device,
-            "skip_bad": args.skip_bad, "progress": not args.quiet}
+            "skip_bad": args.skip_bad, "progress": not args.quiet, "amp": args.amp}
 
 
 def _warn_skipped(verb: str, skipped: list[str]) -> None:
@@ -99,7 +100,7 @@ def _extract(args: argparse.Namespace) -> int:
                      root=args.root, split=args.split, trial=args.trial, views=args.views, **_common(args))
     _warn_skipped("extract", s["skipped"])
     labels = ", ".join(s["labels"]) or "no ids (none in folder or file names)"
-    print(f"features {s['shape']} of {s['images']} images ({s['image_size'][0]}x{s['image_size'][1]}, {s['device']}, "
+    print(f"features {s['shape']} of {s['images']} images ({s['image_size'][0]}x{s['image_size'][1]}, {s['device']} {s['precision']}, "
           f"{s['seconds']:.1f} s) -> {s['out']}")
     print(f"stored: features, paths; {labels}" + (f"; skipped {len(s['skipped'])} unreadable" if s["skipped"] else ""))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_verb, model_size, positive_int, trial_number
+from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, trial_number
 from mcja.errors import ConfigError
 
 
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
     p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")
+    add_amp_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_test)
 
@@ -75,7 +76,7 @@ def _test(args: argparse.Namespace) -> int:
 
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
-                       progress=not args.quiet)
+                       progress=not args.quiet, amp=args.amp)
     print_results(results)
     print(f"\nresults written to {' and '.join(results['written'])}")
     return 0

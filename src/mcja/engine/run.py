@@ -21,7 +21,7 @@ from mcja.engine.checkpoint import load_training_state
 from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
 from mcja.engine.logger import RunLogger
 from mcja.engine.rundir import locked_run_folder, new_run_folder
-from mcja.engine.runtime import Runtime, seed_everything, setup_runtime, teardown_runtime
+from mcja.engine.runtime import Runtime, inference_runtime, seed_everything, setup_runtime, teardown_runtime
 from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
 from mcja.models import MCJA, load_model
@@ -97,7 +97,7 @@ def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpo
             _resume(trainer, resume, logger)
         else:
             logger.echo(f"run {out}: {dataset.name} ({len(train_set.train)} training images, "
-                        f"{train_set.num_train_ids} ids), {trainer.steps_per_epoch()} steps/epoch on {rt.device}")
+                        f"{train_set.num_train_ids} ids), {trainer.steps_per_epoch()} steps/epoch on {rt.describe()}")
         state = trainer.fit()
         logger.close()
         summary = RunSummary(run_dir=out, epochs=state.epoch, best_epoch=state.best_epoch,
@@ -125,7 +125,8 @@ def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime
     path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     model = load_model(path, map_location=rt.device).to(rt.device)
     test_data = prepare_eval_data(cfg, dataset, None, progress=progress)
-    results = evaluate_model(model, test_data, rt, cfg, mser=cfg.eval.mser, full=True, progress=progress)
+    results = evaluate_model(model, test_data, inference_runtime(rt, cfg.train.amp), cfg, mser=cfg.eval.mser,
+                             full=True, progress=progress)
     write_results(results, run_dir, title=f"{cfg.name}: {path.name}, {test_data.describe()}")
     return results
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, ContextManager
 
@@ -26,6 +26,7 @@ class Runtime:
     local_rank: int = 0
     amp_dtype: torch.dtype | None = None  # None = full float32
     channels_last: bool = False
+    process_group: bool = False  # joined one (torchrun, even with a single process: DDP runs as it would on many)
 
     @property
     def is_main(self) -> bool:
@@ -33,7 +34,14 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.process_group
+
+    def describe(self) -> str:
+        """Device and numerics in words, e.g. 'cuda:0, bf16, channels-last, DDP 1 process (nccl)'."""
+        parts = [str(self.device), precision_name(self.amp_dtype)] + (["channels-last"] if self.channels_last else [])
+        if self.distributed and dist.is_initialized():
+            parts.append(f"DDP {self.world_size} process{'es' if self.world_size > 1 else ''} ({dist.get_backend()})")
+        return ", ".join(parts)
 
     def autocast(self) -> ContextManager[Any]:
         """Autocast context for forward passes (a no-op in float32)."""
@@ -66,38 +74,68 @@ def resolve_device(name: str = "auto", local_rank: int = 0, setting: str = "trai
     return device
 
 
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype: `auto` is bf16 (or fp16) on CUDA and full float32 on CPU."""
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How a Runtime's numerics read in reports: float32, bf16 or fp16."""
+    return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU has bf16 arithmetic instructions (AVX512-BF16 or AMX), where bf16 autocast beats float32.
+
+    Without them bf16 is emulated and much slower than float32, so `auto` never picks it there.
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's run-time CPUID probes
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_amp(amp: str, device: torch.device, inference: bool = False) -> torch.dtype | None:
+    """Mixed-precision dtype: `auto` is bf16 (or fp16) on CUDA; on a CPU, bf16 for test-time features
+    (`inference`) when the CPU has native bf16 instructions, else full float32 (always for CPU training)."""
+    if amp not in AMP_MODES:
+        raise ConfigError(f"amp: expected one of {', '.join(AMP_MODES)}, got {amp!r}")
     if amp == "off":
         return None
     if amp == "auto":
         if device.type != "cuda":
-            return None
+            return torch.bfloat16 if inference and cpu_has_native_bf16() else None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if amp == "fp16" and device.type != "cuda":
         raise ConfigError("'train.amp: fp16' needs a CUDA device (use bf16 or off on CPU)")
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
-def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool = True) -> Runtime:
-    """Join the process group when launched by torchrun (NCCL on GPU, gloo on CPU) and pick the device."""
+def inference_runtime(rt: Runtime, amp: str = "auto") -> Runtime:
+    """`rt` with the numerics for test-time features under the `amp` setting (see resolve_amp)."""
+    dtype = resolve_amp(amp, rt.device, inference=True)
+    return replace(rt, amp_dtype=dtype, channels_last=_channels_last(True, rt.device, dtype))
+
+
+def _channels_last(wanted: bool, device: torch.device, dtype: torch.dtype | None) -> bool:
+    """Channels-last where it is faster: on CUDA, and on a CPU in bf16 (oneDNN's bf16 kernels prefer it)."""
+    return wanted and (device.type == "cuda" or dtype == torch.bfloat16)
+
+
+def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: bool = True,
+                  inference: bool = False) -> Runtime:
+    """Join the process group when launched by torchrun (NCCL on GPU, gloo on CPU) and pick the device and
+    numerics (`inference`: for test-time features only, see resolve_amp)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
-    if world_size > 1 and not dist.is_initialized():
+    # torchrun marks its processes: join the group at world size 1 too, so a one-GPU launch runs DDP and NCCL
+    launched = world_size > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+    if launched and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         # Rank 0 evaluates (MSER can take a while) while the others wait at a barrier: allow for it.
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(hours=2))
-    return Runtime(
-        device=dev,
-        rank=rank,
-        world_size=world_size,
-        local_rank=local_rank,
-        amp_dtype=resolve_amp(amp, dev),
-        channels_last=channels_last and dev.type == "cuda",
-    )
+    dtype = resolve_amp(amp, dev, inference)
+    return Runtime(device=dev, rank=rank, world_size=world_size, local_rank=local_rank, amp_dtype=dtype,
+                   channels_last=_channels_last(channels_last, dev, dtype), process_group=launched)
 
 
 def teardown_runtime(rt: Runtime) -> None:

@@ -20,7 +20,7 @@ from mcja.data.loader import TrainLoader
 from mcja.engine.checkpoint import save_best, save_training_state
 from mcja.engine.evaluate import EvalData, evaluate_model, metrics_only, selection_score
 from mcja.engine.logger import RunLogger
-from mcja.engine.runtime import Runtime, set_rng_state
+from mcja.engine.runtime import Runtime, inference_runtime, set_rng_state
 from mcja.errors import Interrupted, MCJAError, NonFiniteError
 from mcja.losses import CMRLoss, identity_loss
 from mcja.models import MCJA
@@ -264,7 +264,8 @@ class Trainer:
 
     def _evaluate_main(self, epoch: int) -> None:
         before = epoch == 0
-        results = evaluate_model(self.model, self.eval_data, self.rt, self.cfg, full=before,
+        rt = inference_runtime(self.rt, self.cfg.train.amp)  # test-time numerics (bf16 on a bf16 CPU with auto)
+        results = evaluate_model(self.model, self.eval_data, rt, self.cfg, full=before,
                                  mser=before and self.cfg.eval.mser_at_start, progress=self.progress)
         score = selection_score(results)
         self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mcja.engine.runtime import precision_name
 from mcja.inference.extractor import FeatureExtractor
 from mcja.inference.sources import ImageSet, image_source
 from mcja.utils.io import atomic_path, ensure_writable_file
@@ -38,11 +39,14 @@ def write_features(
     device: str | None = None,
     skip_bad: bool = False,
     progress: bool = True,
+    amp: str = "auto",
 ) -> dict[str, Any]:
-    """Embed `source`'s images with `checkpoint` and write the npz `out`; returns a summary dict."""
+    """Embed `source`'s images with `checkpoint` and write the npz `out`; returns a summary dict
+    (`amp`: auto, bf16 or off, as in FeatureExtractor)."""
     start = time.perf_counter()
     ensure_writable_file(out, "--out")
-    extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size, views=views)
+    extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size, views=views,
+                                 amp=amp)
     result = extractor.extract(source.paths, skip_bad=skip_bad, progress=progress, desc="extracting")
     kept = source.subset(result.kept)
     features = result.features.numpy().astype(np.float32, copy=False)
@@ -55,6 +59,7 @@ def write_features(
         "skipped": result.skipped,
         "image_size": list(extractor.image_size),
         "device": str(extractor.runtime.device),
+        "precision": precision_name(extractor.runtime.amp_dtype),
         "seconds": time.perf_counter() - start,
     }
 
@@ -72,7 +77,7 @@ def extract_file(
 ) -> dict[str, Any]:
     """`mcja extract`: features of a folder, a list file or a dataset split (exactly one) to the npz `out`.
 
-    `options` are write_features' (views, batch_size, image_size, device, skip_bad, progress).
+    `options` are write_features' (views, batch_size, image_size, device, skip_bad, progress, amp).
     """
     source = image_source(images=images, list_file=list_file, dataset=dataset, root=root, split=split, trial=trial)
     return write_features(checkpoint, out, source, **options)

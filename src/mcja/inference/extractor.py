@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mcja.data.images import load_rgb, resize_rgb
 from mcja.engine.features import embed_batch
-from mcja.engine.runtime import Runtime, resolve_amp, resolve_device
+from mcja.engine.runtime import Runtime, inference_runtime, resolve_device
 from mcja.errors import ConfigError, DatasetError, NonFiniteError
 from mcja.evaluation._arrays import nonfinite_rows
 from mcja.models import load_model
@@ -87,8 +87,9 @@ class FeatureExtractor:
             raise ConfigError(f"batch size: expected a positive number, got {batch_size}")
         self.batch_size, self.normalize, self.num_workers = int(batch_size), bool(normalize), int(num_workers)
         dev = _device(device)
-        # The engine's runtime, so extraction runs exactly as `mcja test` does (bf16 autocast on CUDA with amp=auto).
-        self.runtime = Runtime(device=dev, amp_dtype=resolve_amp(amp, dev), channels_last=dev.type == "cuda")
+        # The engine's test-time numerics, as `mcja test` uses them: with amp=auto, bf16 autocast on CUDA and on
+        # CPUs with native bf16 instructions, float32 elsewhere; amp="off" forces float32.
+        self.runtime = inference_runtime(Runtime(device=dev), amp)
         ckpt = None if isinstance(model, torch.nn.Module) else read_checkpoint(model)  # once, weights-only
         self.checkpoint: Path | None = ckpt.path if ckpt else None
         self.model = (load_model(ckpt) if ckpt else model).to(dev).eval()

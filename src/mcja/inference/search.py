@@ -45,16 +45,17 @@ def search_gallery(
     device: str | None = None,
     skip_bad: bool = False,
     progress: bool = True,
+    amp: str = "auto",
 ) -> dict[str, Any]:
     """Rank the images below `gallery` for each query image (or folder of them); writes `out/results.json` and
-    one contact-sheet PNG per query, and returns what the JSON holds."""
+    one contact-sheet PNG per query, and returns what the JSON holds (`amp`: as in FeatureExtractor)."""
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     start = time.perf_counter()
     out_dir = ensure_writable_dir(out, "--out")
     gallery_set = folder_images(gallery, exclude=out_dir)  # contact sheets written into the gallery stay out of it
     query_paths = _expand_queries(queries, out_dir)
-    extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size)
+    extractor = FeatureExtractor(checkpoint, device=device, batch_size=batch_size, image_size=image_size, amp=amp)
     views = MSER_VIEWS if rerank else 1
     found = extractor.extract(query_paths, skip_bad=skip_bad, progress=progress, desc="queries")  # bad queries fail first
     gal, cache_note = gallery_features(extractor, gallery_set.paths, out_dir / CACHE_NAME, views, skip_bad, progress)
