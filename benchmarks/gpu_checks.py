@@ -369,7 +369,7 @@ def check_ddp(device: torch.device, s: Sizes) -> dict[str, Any]:
         require(f"DDP 1 process ({backend})" in first, f"the run did not report DDP over {backend}:\n{first[-1500:]}")
         require((run / "last.pt").exists(), f"no checkpoint {run / 'last.pt'} after the first run")
         second = _run([*torchrun, "train", "--resume", str(run), "--quiet", "optim.epochs=2"])
-        require(f"resumed {run} at epoch 1" in second, f"the resumed run did not continue from epoch 1:\n{second[-1500:]}")
+        require(f"resumed {run} after epoch 1" in second, f"the resumed run did not continue from epoch 1:\n{second[-1500:]}")
         require("epochs       2" in second, f"the resumed run did not finish epoch 2:\n{second[-1500:]}")
     return {"backend": backend, "world_size": 1}
 
