@@ -1,0 +1,52 @@
+"""Sharded build under torchrun: two gloo ranks on CPU each extract half the images; the merged index equals a
+one-process build (same ids, rows and features)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mcja
+from mcja.cli import main
+
+
+def _rows(index_dir):
+    with sqlite3.connect(index_dir / "index.sqlite") as db:
+        return {p: (i, r) for p, i, r in db.execute("SELECT path, id, row FROM images")}
+
+
+def _torchrun(args, cwd):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mcja", *args]
+    src = str(Path(mcja.__file__).parents[1])  # the workers import the same mcja as this test
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 300 s:\n{out[-2000:]}\n{err[-2000:]}")
+    return proc.returncode, out, err
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_build_the_same_index_as_one_process(checkpoint, archive, tmp_path):
+    common = ["--checkpoint", str(checkpoint), "--images", str(archive), "--chunk", "2", "--device", "cpu", "--quiet"]
+    assert main(["index", "build", *common, "--out", str(tmp_path / "one")]) == 0
+    rc, out, err = _torchrun(["index", "build", *common, "--out", str(tmp_path / "two")], tmp_path)
+    assert rc == 0, out[-3000:] + err[-3000:]
+    assert out.count("12 images (12 new") == 1  # rank 0 reports, once
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "two")
+    one = np.fromfile(tmp_path / "one" / "features.float16", dtype=np.float16)
+    two = np.fromfile(tmp_path / "two" / "features.float16", dtype=np.float16)
+    np.testing.assert_array_equal(one, two)
+    assert not (tmp_path / "two" / "shards").exists()  # merged and cleaned up
