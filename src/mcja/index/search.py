@@ -116,18 +116,28 @@ def search_to_folder(index: "GalleryIndex", queries: Sequence[str | os.PathLike]
                      rerank: bool = False, skip_bad: bool = False, progress: bool = True,
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Search `queries` (images or folders) in an index; writes out/results.json and one contact sheet per query."""
-    if int(top_k) < 1:
-        raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     start = time.perf_counter()
     out_dir = Path(out).expanduser().absolute()
     paths = expand_queries(queries, out_dir)
-    feats, kept, skipped = index.embed(paths, skip_bad=skip_bad, progress=progress)
+    embedded = index.embed(paths, skip_bad=skip_bad, progress=progress)
+    return write_results(index, paths, embedded, out_dir, top_k, modality, camera, rerank, extra, start)
+
+
+def write_results(index: "GalleryIndex", paths: list[str], embedded: tuple[torch.Tensor, list[int], list[str]],
+                  out_dir: Path, top_k: int = 10, modality: str | None = None, camera: Sequence[int] | None = None,
+                  rerank: bool = False, extra: dict[str, Any] | None = None, start: float | None = None
+                  ) -> dict[str, Any]:
+    """Rank the embedded queries (features, kept indices, skipped reasons) and write results.json + sheets."""
+    if int(top_k) < 1:
+        raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
+    feats, kept, skipped = embedded
     hits = search_features(index, feats, top_k, modality, camera, rerank)
     entries = [query_entry(i, paths[j], h, out_dir) for i, (j, h) in enumerate(zip(kept, hits))]
-    report = {**(extra or {}), "index": str(index.folder), "gallery_images": len(index), "top_k": int(top_k),
+    extra = dict(extra or {})
+    report = {**extra, "index": str(index.folder), "gallery_images": len(index), "top_k": int(top_k),
               "filters": {"modality": modality, "camera": list(camera) if camera else None},
               "score": score_name(rerank), "rerank": bool(rerank), "queries": entries,
-              "skipped": (extra or {}).get("skipped", []) + skipped,
-              "seconds": round(time.perf_counter() - start, 3)}
+              "skipped": extra.get("skipped", []) + skipped,
+              "seconds": round(time.perf_counter() - (start or time.perf_counter()), 3)}
     atomic_write_json(out_dir / RESULTS_NAME, report)
     return report
