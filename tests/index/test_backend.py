@@ -92,6 +92,10 @@ def test_approximate_index_reaches_its_stored_recall(tmp_path, kind):
     truth = brute_force(x16, ids, x16[pick], 11)[1][:, 1:]
     found = search_structure(structure, feats, ids, rows, x16[pick], 11)[1][:, 1:]
     assert recall(found, truth, 10) >= stored - 0.03
+    # a filter to a subset (here the even ids) is answered exactly over that subset
+    allowed = ids[::2]
+    got = search_structure(structure, feats, ids, rows, x16[pick[:20]], 10, allowed)[1]
+    np.testing.assert_array_equal(got, brute_force(x16[::2], allowed, x16[pick[:20]], 10)[1])
 
 
 def test_without_faiss_exact_kinds_work_and_approximate_ones_say_how_to_install(monkeypatch):

@@ -135,7 +135,7 @@ def refresh_structure(store: Store, feats: FeatureFile, folder: Path) -> Structu
     stored = store.get("structure") or {}
     path = folder / STRUCTURE_NAME
     incremental = (faiss_or_none() is not None and path.is_file() and stored.get("kind") == kind and kind != "hnsw"
-                   and len(ids) <= RETRAIN_GROWTH * max(1, stored.get("trained_on", 0)))
+                   and (kind == "flat" or len(ids) <= RETRAIN_GROWTH * max(1, stored.get("trained_on", 0))))
     if incremental:
         structure = load_structure(path, kind, stored.get("params", {}))
         todo = store.unindexed()

@@ -26,6 +26,9 @@ from mcja.index.features import FeatureFile
 KINDS = ("auto", "flat", "ivf", "hnsw")
 APPROXIMATE = ("ivf", "hnsw")
 AUTO_FLAT_MAX = 50_000  # above this many images `auto` picks ivf (benchmarks/README.md: flat's latency grows with N)
+# A filter leaving at most this many images is searched exactly over them: an approximate index probed for a
+# small subset would return too few of it, and exact search over that many is fast anyway.
+EXACT_FILTER_MAX = 50_000
 TARGET_RECALL = 0.95
 PCA_DIM = 256
 REFINE = 100  # candidates re-scored exactly per query (at least 4 x top-k)
@@ -154,7 +157,7 @@ def exact_search(feats: FeatureFile, ids: np.ndarray, rows: np.ndarray, queries:
 def search_structure(structure: Structure, feats: FeatureFile, ids: np.ndarray, rows: np.ndarray,
                      queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) [Nq, k], best first, ids -1 where fewer than k images qualify; `allowed` filters by id."""
-    if structure.index is None:
+    if structure.index is None or (allowed is not None and len(allowed) <= EXACT_FILTER_MAX):
         return exact_search(feats, ids, rows, queries, k, allowed)
     faiss = faiss_or_none()
     q = np.ascontiguousarray(queries, dtype=np.float32)

@@ -103,6 +103,9 @@ class GalleryIndex:
             if source is not None and store.get("source") not in (None, source):
                 raise ConfigError(f"{folder}: this index holds {store.get('source')}; to change what it holds use "
                                   "`mcja index update`, or build a new index")
+            if kind != store.get("kind"):
+                with store.transaction():
+                    store.set("kind", kind)  # another kind asked for: the structure is rebuilt at the end
         else:
             with store.transaction():
                 store.set("identity", mine)
