@@ -45,3 +45,9 @@ def archive(tmp_path: Path) -> Path:
     """A fresh labelled archive of 12 images (3 ids x 2 images x 2 modalities)."""
     write_archive(tmp_path / "archive")
     return tmp_path / "archive"
+
+
+@pytest.fixture(scope="session")
+def archive_writer():
+    """`write_archive` above, for tests that need a bigger archive (conftest is not importable by name)."""
+    return write_archive

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,37 @@ def test_two_gloo_ranks_build_the_same_index_as_one_process(checkpoint, archive,
     two = np.fromfile(tmp_path / "two" / "features.float16", dtype=np.float16)
     np.testing.assert_array_equal(one, two)
     assert not (tmp_path / "two" / "shards").exists()  # merged and cleaned up
+
+
+
+@pytest.mark.slow
+def test_a_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, archive_writer, tmp_path):
+    images = tmp_path / "images"
+    archive_writer(images, ids=(1, 2, 3), per_id=20)  # 120 images, one chunk each: a window to kill in
+    args = ["index", "build", "--checkpoint", str(checkpoint), "--images", str(images), "--chunk", "1", "--device",
+            "cpu", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    src = str(Path(mcja.__file__).parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "mcja", *args, "--out", str(tmp_path / "idx")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_file = tmp_path / "idx" / "index.sqlite"
+    committed = 0
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and committed < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        if db_file.exists():
+            try:
+                with sqlite3.connect(db_file, timeout=0.1) as db:
+                    committed = db.execute("SELECT COUNT(*) FROM images WHERE row IS NOT NULL").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass  # the schema is still being created
+    proc.kill()
+    proc.wait()
+    if committed >= 120 or proc.returncode == 0:
+        pytest.skip("the build finished before it could be killed")
+    assert main([*args, "--out", str(tmp_path / "idx")]) == 0
+    assert _rows(tmp_path / "whole") == _rows(tmp_path / "idx")
+    whole = np.fromfile(tmp_path / "whole" / "features.float16", dtype=np.float16)
+    resumed = np.fromfile(tmp_path / "idx" / "features.float16", dtype=np.float16)
+    np.testing.assert_array_equal(whole, resumed)
