@@ -48,6 +48,7 @@ def identity_sizes(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length."""
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
@@ -183,6 +184,7 @@ def run_size(n: int, dim: int, n_queries: int, kinds: list[str], brute_max: int,
 
 
 def table(rows: list[dict]) -> str:
+    """The measured rows as a markdown table."""
     lines = ["| items | method | build | index memory | p50 / query | p99 / query | batch-100 queries/s | "
              "item recall@10 | identity recall@10 | tuned (build-time recall) |", "|" + "---|" * 10]
     for r in rows:
@@ -193,6 +195,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    """Run the sizes asked for and print the table after each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000])
     parser.add_argument("--dim", type=int, default=2048)
