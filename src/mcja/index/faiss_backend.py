@@ -4,7 +4,7 @@ Kinds (scores are inner products of L2-normalised features, i.e. cosine similari
 - flat: exact search (FAISS IndexFlatIP; without FAISS, the same in torch, reading the memory-mapped features
   in chunks);
 - ivf: an inverted file whose lists are chosen in a 256-d PCA space (cheap to train and to probe) and which holds
-  4-bit scalar-quantised codes of the full features (about 1.2 KiB per 2048-d image); the top candidates are
+  4-bit scalar-quantised codes of the full features (about 1.1 KiB per 2048-d image); the top candidates are
   re-scored exactly from the memory-mapped features; `nprobe` is tuned at build time. Measured in
   benchmarks/README.md against PCA-256 codes, whose recall@10 stopped at 0.86 on ReID-like features;
 - hnsw: PCA to 256 dims and an HNSW graph, candidates re-scored as for ivf; `efSearch` tuned at build time
