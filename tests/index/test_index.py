@@ -221,3 +221,25 @@ def test_ivf_index_is_updated_in_place(checkpoint, helpers, archive, tmp_path, c
     (hits,) = index.search([str(added)], top_k=12)
     assert hits[0]["path"] == str(added) and len(hits) == 12
     assert not any(h["path"].endswith("0001_c1_0.png") for h in hits)
+
+
+def test_rerank_with_mser_views_and_a_csv_list(checkpoint, archive, tmp_path):
+    images = sorted(archive.rglob("*.png"))
+    csv = tmp_path / "list.csv"  # labels from the list (here: every image's pid + 10, camera 7, modality infrared)
+    csv.write_text("".join(f"{p},{int(p.parent.name) + 10},7,infrared\n" for p in images))
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--checkpoint", str(checkpoint), "--list", str(csv), "--out", str(idx),
+                 "--views", "mser", "--quiet"]) == 0
+    raw = np.fromfile(idx / "features.float16", dtype=np.float16)
+    assert raw.size == len(images) * 4 * 512  # the image and its R, G, B views
+    out = tmp_path / "res"
+    query = images[0]
+    assert main(["index", "search", str(idx), "--query", str(query), "--top-k", "3", "--rerank", "--camera", "7",
+                 "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["score"].startswith("1 - MSER re-ranked distance")
+    results = report["queries"][0]["results"]
+    assert len(results) == 3 and all(r["camera"] == 7 and r["modality"] == 1 for r in results)
+    assert results[0]["pid"] == int(query.parent.name) + 10 and "cosine" in results[0]
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
