@@ -50,6 +50,8 @@ def _runtime(device: str | None) -> Any:
 def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int, skip_bad: bool,
           progress: bool) -> dict[str, Any]:
     """Scan the source and bring the index up to date; the summary of what changed."""
+    if int(chunk) < 1:
+        raise ConfigError(f"--chunk: expected a positive number of images, got {chunk}")
     start = time.perf_counter()
     paths, labels = source_images(source, exclude=index.folder)
     counts = index.sync(paths, drop_missing=True, chunk=chunk, skip_bad=skip_bad, progress=progress,
