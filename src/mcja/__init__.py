@@ -1,7 +1,8 @@
 """mcja: visible-infrared person re-identification with MCJA (TCSVT 2024).
 
 `mcja.api` has the verbs as functions (train, test, extract, search, export, demo);
-`mcja.FeatureExtractor` turns images into features with a trained model.
+`mcja.FeatureExtractor` turns images into features with a trained model; `mcja.GalleryIndex` searches an
+archive of them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["FeatureExtractor", "__version__"]
+__all__ = ["FeatureExtractor", "GalleryIndex", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from mcja.inference import FeatureExtractor
 
         return FeatureExtractor
+    if name == "GalleryIndex":
+        from mcja.index import GalleryIndex
+
+        return GalleryIndex
     raise AttributeError(f"module 'mcja' has no attribute {name!r}")

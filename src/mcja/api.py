@@ -123,6 +123,27 @@ def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str |
     return search_gallery(checkpoint, queries, gallery, out, **options)
 
 
+def index_build(out: str | Path, checkpoint: str | Path, **options: Any) -> dict[str, Any]:
+    """Build (or resume) a gallery index of a folder or list of images (see `mcja.index.build_index`)."""
+    from mcja.index import build_index
+
+    return build_index(out, checkpoint, **options)
+
+
+def index_update(index: str | Path, **options: Any) -> dict[str, Any]:
+    """Extract an index's new and changed images, drop deleted ones (see `mcja.index.update_index`)."""
+    from mcja.index import update_index
+
+    return update_index(index, **options)
+
+
+def index_search(index: str | Path, queries: Sequence[str | Path], out: str | Path, **options: Any) -> dict[str, Any]:
+    """Rank an index for query images; JSON + contact sheets (see `mcja.index.search_index`)."""
+    from mcja.index import search_index
+
+    return search_index(index, queries, out, **options)
+
+
 def export(checkpoint: str | Path, onnx_path: str | Path, **options: Any) -> dict[str, Any]:
     """The eval network as ONNX, parity-checked with onnxruntime (see `mcja.inference.export_onnx`)."""
     from mcja.inference import export_onnx

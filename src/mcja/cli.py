@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "mcja.commands.augment",
     "mcja.commands.inference",
     "mcja.commands.model",
+    "mcja.commands.index",
 )
 
 EPILOG = """examples:
@@ -27,6 +28,7 @@ EPILOG = """examples:
   mcja test --checkpoint runs/sysu/best.pt --dataset sysu --root /data/SYSU-MM01 --mser
   mcja data-info --dataset regdb --root /data/RegDB --trial 3
   mcja search --checkpoint best.pt --query q.jpg --gallery gallery/ --out results/
+  mcja index build --checkpoint best.pt --images /archive --out archive.idx   # archive-scale search (FAISS)
 run `mcja VERB --help` for a verb's options and examples."""
 
 

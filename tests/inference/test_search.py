@@ -50,10 +50,16 @@ def test_gallery_cache_is_reused_until_a_file_changes(helpers, checkpoint, tmp_p
     Image.fromarray(helpers.pattern_image(9, 9)).save(paths[3])
     os.utime(paths[3], ns=(1, 1))
     assert _search(checkpoint, [query], gallery, out) == 0
-    assert "gallery features: computed 6" in capsys.readouterr().out
+    assert "gallery features: computed 1" in capsys.readouterr().out  # only the changed image
     shutil.copy(paths[0], gallery / "0001" / "0001_c1_extra.png")  # an added image
     assert _search(checkpoint, [query], gallery, out) == 0
-    assert "gallery features: computed 7" in capsys.readouterr().out
+    assert "gallery features: computed 1" in capsys.readouterr().out
+    report = json.loads((out / "results.json").read_text())
+    assert report["gallery_images"] == 7 and report["queries"][0]["results"][0]["score"] > 0.9999
+    paths[5].unlink()  # a deleted image leaves the results
+    assert _search(checkpoint, [query], gallery, out, "--top-k", "10") == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["gallery_images"] == 6 and str(paths[5]) not in [r["path"] for r in report["queries"][0]["results"]]
 
 
 def test_rerank_ranks_the_query_identity_first(checkpoint, gallery, tmp_path, capsys):
@@ -67,8 +73,8 @@ def test_rerank_ranks_the_query_identity_first(checkpoint, gallery, tmp_path, ca
         assert all(r["correct"] for r in top2) and str(query) in [r["path"] for r in top2]
         exact = next(r for r in top2 if r["path"] == str(query))
         assert abs(exact["cosine"] - 1.0) < 1e-4
-    with np.load(tmp_path / "out" / "gallery_features.npz") as cache:
-        assert cache["features"].shape == (4, 6, 512)  # MSER views of the gallery
+    raw = np.fromfile(tmp_path / "out" / "gallery_index_mser" / "features.float32", dtype=np.float32)
+    assert raw.shape == (6 * 4 * 512,)  # MSER views of the gallery
     assert len(list((tmp_path / "out").glob("query_*.png"))) == 2
 
 

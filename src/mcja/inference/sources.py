@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mcja.data.folder import camera_from_name
+from mcja.data.folder import MODALITY_NAMES, camera_from_name
 from mcja.data.readers import DATASETS, list_images, load_dataset, read_text_file
 from mcja.data.records import INFRARED, VISIBLE, Sample, columns
 from mcja.errors import ConfigError, DatasetError
@@ -65,6 +65,24 @@ def camera_token(path: str | os.PathLike) -> int | None:
     # camera_from_name falls back to a per-modality default, so equal answers for both modalities mean a token.
     visible, infrared = camera_from_name(str(path), VISIBLE), camera_from_name(str(path), INFRARED)
     return visible if visible == infrared else None
+
+
+def modality_from_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> int | None:
+    """The modality a folder of the image's path names (visible | vis | rgb, infrared | ir | nir | thermal, any
+    case; the nearest such folder below `root` wins), None without one."""
+    path = Path(path)
+    parents = path.relative_to(root).parents if root is not None and path.is_relative_to(root) else path.parents
+    for folder in parents:
+        word = folder.name.lower()
+        if word in MODALITY_NAMES and not word.isdigit():
+            return MODALITY_NAMES[word]
+    return None
+
+
+def image_labels(path: str | os.PathLike, root: str | os.PathLike | None = None
+                 ) -> tuple[int | None, int | None, int | None]:
+    """(person id, camera, modality) of one image as its folders and name tell them, each None when they do not."""
+    return pid_from_path(path, root), camera_token(path), modality_from_path(path, root)
 
 
 def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[str]:

@@ -1,0 +1,149 @@
+"""`mcja index build|update|search|info`: a persistent gallery index for archive-scale search (FAISS extra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from mcja.commands.common import add_verb, model_size
+
+EXAMPLES = """
+  mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
+  mcja index update archive.idx                     # only new / changed images are extracted
+  mcja index search archive.idx --query q.jpg --top-k 20 --modality visible --out results/
+  mcja index info archive.idx
+  torchrun --nproc_per_node 4 -m mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `index` and its sub-verbs to the `mcja` parser."""
+    p = add_verb(sub, "index", "A persistent gallery index (SQLite + memory-mapped features + FAISS): build, "
+                 "update, search, info.", EXAMPLES)
+    verbs = p.add_subparsers(dest="index_verb", metavar="ACTION", required=True)
+
+    b = add_verb(verbs, "build", "Build an index of a folder or list of images (resumes an interrupted build).",
+                 EXAMPLES)
+    b.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
+    source = b.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="a folder of images (searched recursively)")
+    source.add_argument("--list", dest="list_file", help="a file of image paths, or a .csv path,pid,camera,modality")
+    b.add_argument("--out", required=True, help="the index folder to write")
+    b.add_argument("--views", default="1", choices=("1", "mser"), help="mser: also store R/G/B views for --rerank")
+    b.add_argument("--kind", default="auto", choices=("auto", "flat", "ivf", "hnsw"),
+                   help="auto (default): exact up to 50k images, ivf above")
+    b.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored features (float16)")
+    b.add_argument("--size", type=model_size, default=None, help="input HxW (default: the checkpoint's, else 384x192)")
+    _extract_options(b)
+    b.set_defaults(func=_build)
+
+    u = add_verb(verbs, "update", "Re-scan an index's source: extract new/changed images, drop deleted ones.",
+                 EXAMPLES)
+    u.add_argument("index", help="the index folder")
+    u.add_argument("--checkpoint", default=None, help="the index's checkpoint if it moved (checked by sha256)")
+    _extract_options(u)
+    u.set_defaults(func=_update)
+
+    s = add_verb(verbs, "search", "Rank an index for query images: JSON and a contact sheet per query.", EXAMPLES)
+    s.add_argument("index", help="the index folder")
+    s.add_argument("--query", nargs="+", required=True, help="query image(s), or folders of them")
+    s.add_argument("--out", required=True, help="folder for results.json and the PNGs")
+    s.add_argument("--checkpoint", default=None, help="the index's checkpoint if it moved (checked by sha256)")
+    s.add_argument("--top-k", type=int, default=10, help="results per query (default 10)")
+    s.add_argument("--modality", default=None, help="only gallery images of this modality (visible, infrared)")
+    s.add_argument("--camera", type=int, nargs="+", default=None, help="only gallery images of these cameras")
+    s.add_argument("--rerank", action="store_true", help="MSER re-ranking over the union of the top candidates")
+    s.add_argument("--size", type=model_size, default=None, help="input HxW (must be the index's)")
+    _extract_options(s, chunked=False)
+    s.set_defaults(func=_search)
+
+    i = add_verb(verbs, "info", "Print what an index holds (identity, images, search structure).", EXAMPLES)
+    i.add_argument("index", help="the index folder")
+    i.add_argument("--json", action="store_true", help="print the whole description as JSON")
+    i.set_defaults(func=_info)
+
+
+def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
+    """Options for embedding images."""
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images with a warning instead of failing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if chunked:
+        p.add_argument("--chunk", type=int, default=1024, help="images per committed chunk (default 1024)")
+
+
+def _rank0() -> bool:
+    """True outside torchrun and on its rank 0."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _report(verb: str, r: dict[str, Any]) -> int:
+    """The build/update summary (printed by rank 0 only under torchrun)."""
+    if not _rank0():
+        return 0
+    for line in r["skipped"]:
+        print(f"mcja index {verb}: warning: skipped {line}", file=sys.stderr)
+    s = r["structure"] or {}
+    params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
+    engine = f"FAISS {s.get('kind')}" if s.get("faiss") else "exact search in torch (FAISS not installed)"
+    print(f"{r['index']}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed; "
+          f"extracted {r['extracted']} in {r['seconds']:.1f} s)")
+    print(f"search: {engine}" + (f" ({params})" if params else ""))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from mcja.index import build_index
+
+    r = build_index(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
+                    kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
+                    image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+    return _report("build", r)
+
+
+def _update(args: argparse.Namespace) -> int:
+    from mcja.index import update_index
+
+    r = update_index(args.index, args.checkpoint, chunk=args.chunk, batch_size=args.batch_size, device=args.device,
+                     skip_bad=args.skip_bad, progress=not args.quiet)
+    return _report("update", r)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from mcja.index import search_index
+
+    r = search_index(args.index, args.query, args.out, args.checkpoint, top_k=args.top_k, modality=args.modality,
+                     camera=args.camera, rerank=args.rerank, batch_size=args.batch_size, image_size=args.size,
+                     device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+    for line in r["skipped"]:
+        print(f"mcja index search: warning: skipped {line}", file=sys.stderr)
+    for q in r["queries"]:
+        shown = "  ".join(f"{os.path.basename(x['path'])} {x['score']:.3f}" for x in q["results"][:3])
+        print(f"{q['query']}: {shown}")
+    print(f"{len(r['queries'])} queries, top {r['top_k']} of {r['gallery_images']} images by {r['score']}: "
+          f"{os.path.join(args.out, 'results.json')} ({r['seconds']:.1f} s)")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from mcja.index import index_info
+
+    r = index_info(args.index)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    ident, s = r["identity"], r["structure"] or {}
+    print(f"{r['index']}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
+    print(f"source: {r['source']}")
+    print(f"checkpoint: {ident['checkpoint']} (sha256 {ident['checkpoint_sha256'][:12]}), input "
+          f"{ident['image_size'][0]}x{ident['image_size'][1]}, {ident['feature_dim']}-d {ident['dtype']} features, "
+          f"views {ident['views']}, mcja {ident['mcja_version']}")
+    params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
+    print(f"search: {s.get('kind', 'none yet')} (requested {r['kind']})" + (f", {params}" if params else ""))
+    if r["shards"]:
+        print(f"interrupted sharded build: {r['shards']} (run the same build again to finish it)")
+    return 0

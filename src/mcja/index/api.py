@@ -1,0 +1,117 @@
+"""What `mcja index build|update|search|info` run: sources, the torchrun runtime, summaries."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from mcja.errors import ConfigError
+from mcja.index.gallery import GalleryIndex
+from mcja.index.search import search_to_folder
+from mcja.inference.sources import find_images, image_labels, list_file_images
+
+
+def source_images(source: dict[str, Any], exclude: Path | None = None) -> tuple[list[str], dict[str, tuple]]:
+    """(paths, path -> (pid, camera, modality)) of an index's source: {"images": DIR} or {"list": FILE}."""
+    if source.get("images"):
+        root = source["images"]
+        paths = find_images(root, exclude=exclude)
+        return paths, {p: image_labels(p, root) for p in paths}
+    images = list_file_images(source["list"])
+    paths = [str(Path(p).absolute()) for p in images.paths]
+    labels = {}
+    for i, p in enumerate(paths):
+        parsed = image_labels(p)
+        labels[p] = tuple(col[i] if col is not None else guess
+                          for col, guess in zip((images.pids, images.cameras, images.modalities), parsed))
+    return paths, labels
+
+
+def _source(images: str | None, list_file: str | None) -> dict[str, Any]:
+    """The source record for exactly one of --images / --list."""
+    if bool(images) == bool(list_file):
+        raise ConfigError("give exactly one image source: --images DIR or --list FILE")
+    if images:
+        return {"images": str(Path(images).expanduser().absolute())}
+    return {"list": str(Path(list_file).expanduser().absolute())}  # type: ignore[arg-type]
+
+
+def _runtime(device: str | None) -> Any:
+    """The torchrun runtime (gloo on CPU, NCCL on GPU) when launched by torchrun, else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from mcja.engine.runtime import setup_runtime
+
+    return setup_runtime(device or "auto", amp="off")
+
+
+def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int, skip_bad: bool,
+          progress: bool) -> dict[str, Any]:
+    """Scan the source and bring the index up to date; the summary of what changed."""
+    if int(chunk) < 1:
+        raise ConfigError(f"--chunk: expected a positive number of images, got {chunk}")
+    start = time.perf_counter()
+    paths, labels = source_images(source, exclude=index.folder)
+    counts = index.sync(paths, drop_missing=True, chunk=chunk, skip_bad=skip_bad, progress=progress,
+                        runtime=runtime, labels=labels.get)
+    return {**counts, **index.info(), "skipped": index.store.errors(), "seconds": round(time.perf_counter() - start, 3)}
+
+
+def build_index(out: str | os.PathLike, checkpoint: str | os.PathLike, images: str | None = None,
+                list_file: str | None = None, views: int | str = 1, kind: str = "auto", dtype: str = "float16",
+                chunk: int = 1024, batch_size: int = 64, image_size: Sequence[int] | None = None,
+                device: str | None = None, skip_bad: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Build (or resume building) an index folder of a folder or list of images; returns its summary."""
+    from mcja.engine.runtime import teardown_runtime
+
+    source = _source(images, list_file)
+    runtime = _runtime(device)
+    dev = str(runtime.device) if runtime is not None else device
+    try:
+        index = GalleryIndex.create(out, checkpoint, views=views, dtype=dtype, kind=kind, source=source,
+                                    device=dev, batch_size=batch_size, image_size=image_size)
+        return _sync(index, source, runtime, chunk, skip_bad, progress)
+    finally:
+        if runtime is not None:
+            teardown_runtime(runtime)
+
+
+def update_index(index_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, chunk: int = 1024,
+                 batch_size: int = 64, device: str | None = None, skip_bad: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """Re-scan an index's source: extract new and changed images only, drop deleted ones (ids stay stable)."""
+    from mcja.engine.runtime import teardown_runtime
+
+    probe = GalleryIndex.open(index_dir)
+    ckpt = checkpoint or probe.identity["checkpoint"]
+    source = probe.store.get("source")
+    probe.close()
+    runtime = _runtime(device)
+    dev = str(runtime.device) if runtime is not None else device
+    try:
+        index = GalleryIndex.open(index_dir, ckpt, device=dev, batch_size=batch_size)
+        return _sync(index, source, runtime, chunk, skip_bad, progress)
+    finally:
+        if runtime is not None:
+            teardown_runtime(runtime)
+
+
+def search_index(index_dir: str | os.PathLike, queries: Sequence[str | os.PathLike], out: str | os.PathLike,
+                 checkpoint: str | os.PathLike | None = None, top_k: int = 10, modality: str | None = None,
+                 camera: Sequence[int] | None = None, rerank: bool = False, batch_size: int = 64,
+                 image_size: Sequence[int] | None = None, device: str | None = None, skip_bad: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """Search query images in an index (with its own checkpoint unless another, refused if different, is given)."""
+    probe = GalleryIndex.open(index_dir)
+    ckpt = checkpoint or probe.identity["checkpoint"]
+    probe.close()
+    index = GalleryIndex.open(index_dir, ckpt, device=device, batch_size=batch_size, image_size=image_size)
+    return search_to_folder(index, queries, out, top_k, modality, camera, rerank, skip_bad, progress,
+                            extra={"checkpoint": str(ckpt)})
+
+
+def index_info(index_dir: str | os.PathLike) -> dict[str, Any]:
+    """What an index holds (no checkpoint needed)."""
+    return GalleryIndex.open(index_dir).info()

@@ -1,0 +1,143 @@
+"""Searching an index: top-k by cosine (FAISS or exact), filters by modality / camera, MSER re-ranking over the
+union of the queries' top candidates, and the ranked JSON + contact sheets that `mcja search` writes.
+
+Re-ranking: each query's top RERANK_CANDIDATES (at least top-k) are gathered, and MSER (RegDB's settings:
+k1 = 50, k2 = 10, lambda = 0.2, neighbours from all items) runs on the queries + that union, with the
+gallery's MSER views when the index has them; its cost grows with queries x candidates, not with the archive.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from mcja.errors import ConfigError
+from mcja.evaluation import REGDB_MSER, mser_rerank, save_ranked_list
+from mcja.inference.sources import find_images, pid_from_path
+from mcja.utils.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from mcja.index.gallery import GalleryIndex
+
+RERANK_CANDIDATES = 100
+RESULTS_NAME = "results.json"
+
+
+def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality: str | int | None = None,
+                    camera: int | Sequence[int] | None = None, rerank: bool = False) -> list[list[dict[str, Any]]]:
+    """Ranked hits per query feature [Q, D]: dicts with id, path, score (cosine, or 1 - MSER distance with a
+    `cosine` beside it), pid, camera, modality."""
+    if int(top_k) < 1:
+        raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
+    allowed = index.allowed_ids(modality, camera)
+    fetch = max(int(top_k), RERANK_CANDIDATES) if rerank else int(top_k)
+    scores, found = index.run_search(q.numpy(), fetch, allowed)
+    if rerank:
+        scores, found, cosine = _rerank(index, q, found, int(top_k))
+    else:
+        cosine = None
+    meta = index.store.describe(np.unique(found[found >= 0]).tolist())
+    out = []
+    for i in range(len(q)):
+        hits = []
+        for j in range(int(top_k)):
+            if found[i, j] < 0:
+                break
+            hit = {"id": int(found[i, j]), **meta[int(found[i, j])], "score": float(scores[i, j])}
+            if cosine is not None:
+                hit["cosine"] = float(cosine[i, j])
+            hits.append(hit)
+        out.append(hits)
+    return out
+
+
+def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(1 - MSER distance, ids, cosine) [Q, k] over the union of the queries' candidates."""
+    union = np.unique(found[found >= 0])
+    if len(union) == 0:
+        return np.full((len(q), k), -np.inf), np.full((len(q), k), -1), np.full((len(q), k), -np.inf)
+    ids, rows = index.id_rows()
+    gallery = torch.from_numpy(index.feats.take(rows[np.searchsorted(ids, union)], view=None)).transpose(0, 1)
+    dist = mser_rerank(q[None], gallery, **REGDB_MSER).numpy()
+    cosine = (q @ gallery[0].T).numpy()
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    pad = max(0, k - order.shape[1])
+    pick = lambda m, fill: np.pad(np.take_along_axis(m, order, 1), ((0, 0), (0, pad)), constant_values=fill)  # noqa
+    return pick(1.0 - dist, -np.inf), pick(np.broadcast_to(union, dist.shape), -1), pick(cosine, -np.inf)
+
+
+def score_name(rerank: bool) -> str:
+    """What the `score` of a result means."""
+    if not rerank:
+        return "cosine similarity"
+    return f"1 - MSER re-ranked distance (k1={REGDB_MSER['k1']}, k2={REGDB_MSER['k2']}, lambda={REGDB_MSER['lambda_value']})"
+
+
+def expand_queries(queries: Sequence[str | os.PathLike], exclude: Path | None = None) -> list[str]:
+    """Query image paths, a folder given as a query standing for the images below it."""
+    if not queries:
+        raise ConfigError("--query: give at least one query image")
+    paths: list[str] = []
+    for query in queries:
+        paths.extend(find_images(query, exclude=exclude) if Path(query).is_dir() else [str(query)])
+    return paths
+
+
+def query_entry(index: int, path: str, hits: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    """One query's ranked results (rank, path, score; cosine, ids and correctness when known), after drawing its
+    contact sheet."""
+    pid = pid_from_path(path)
+    known = pid is not None and all(h.get("pid") is not None for h in hits)
+    correct = [h["pid"] == pid for h in hits] if known else None
+    picture = out_dir / f"query_{index + 1:03d}_{Path(path).stem}.png"
+    save_ranked_list(picture, path, [h["path"] for h in hits], scores=[h["score"] for h in hits], correct=correct)
+    results = []
+    for rank, hit in enumerate(hits, start=1):
+        item: dict[str, Any] = {"rank": rank, "path": hit["path"], "score": round(float(hit["score"]), 6)}
+        if "cosine" in hit:
+            item["cosine"] = round(float(hit["cosine"]), 6)
+        for key in ("pid", "camera", "modality"):
+            if hit.get(key) is not None:
+                item[key] = hit[key]
+        if correct is not None:
+            item["correct"] = bool(correct[rank - 1])
+        results.append(item)
+    return {"query": str(path), "pid": pid, "picture": str(picture), "results": results}
+
+
+def search_to_folder(index: "GalleryIndex", queries: Sequence[str | os.PathLike], out: str | os.PathLike,
+                     top_k: int = 10, modality: str | None = None, camera: Sequence[int] | None = None,
+                     rerank: bool = False, skip_bad: bool = False, progress: bool = True,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Search `queries` (images or folders) in an index; writes out/results.json and one contact sheet per query."""
+    start = time.perf_counter()
+    out_dir = Path(out).expanduser().absolute()
+    paths = expand_queries(queries, out_dir)
+    embedded = index.embed(paths, skip_bad=skip_bad, progress=progress)
+    return write_results(index, paths, embedded, out_dir, top_k, modality, camera, rerank, extra, start)
+
+
+def write_results(index: "GalleryIndex", paths: list[str], embedded: tuple[torch.Tensor, list[int], list[str]],
+                  out_dir: Path, top_k: int = 10, modality: str | None = None, camera: Sequence[int] | None = None,
+                  rerank: bool = False, extra: dict[str, Any] | None = None, start: float | None = None
+                  ) -> dict[str, Any]:
+    """Rank the embedded queries (features, kept indices, skipped reasons) and write results.json + sheets."""
+    if int(top_k) < 1:
+        raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
+    feats, kept, skipped = embedded
+    hits = search_features(index, feats, top_k, modality, camera, rerank)
+    entries = [query_entry(i, paths[j], h, out_dir) for i, (j, h) in enumerate(zip(kept, hits))]
+    extra = dict(extra or {})
+    report = {**extra, "index": str(index.folder), "gallery_images": len(index), "top_k": int(top_k),
+              "filters": {"modality": modality, "camera": list(camera) if camera else None},
+              "score": score_name(rerank), "rerank": bool(rerank), "queries": entries,
+              "skipped": extra.get("skipped", []) + skipped,
+              "seconds": round(time.perf_counter() - (start or time.perf_counter()), 3)}
+    atomic_write_json(out_dir / RESULTS_NAME, report)
+    return report

@@ -1,0 +1,163 @@
+"""The index's SQLite database: one row per image (path, size, mtime, labels, feature row) and the identity.
+
+Table `images`: `id` (stable, never reused: AUTOINCREMENT), `path`, `size`, `mtime_ns`, `pid`, `camera`,
+`modality` (NULL when unknown), `row` (its row in the feature file; NULL while pending extraction) and `error`
+(why it could not be read, under --skip-bad) and `indexed` (its current row is in the saved search structure).
+Table `meta`: JSON values by key (identity, source, counters).
+Every change is one transaction, so a killed build leaves the database as of its last committed chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from mcja.errors import DatasetError
+
+DB_NAME = "index.sqlite"
+FORMAT = "mcja-gallery-index"
+FORMAT_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, pid INTEGER, camera INTEGER, modality INTEGER, row INTEGER, error TEXT,
+    indexed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS images_row ON images(row);
+"""
+# The identity keys that must match between an index and whoever adds to or queries it.
+IDENTITY_KEYS = ("checkpoint_sha256", "image_size", "views", "feature_dim", "dtype", "preprocessing")
+
+
+@dataclass
+class ImageRow:
+    """One image as scanned from the source: path, file size and mtime, labels when known."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    pid: int | None = None
+    camera: int | None = None
+    modality: int | None = None
+
+
+class Store:
+    """The SQLite database of an index folder."""
+
+    def __init__(self, folder: str | Path, create: bool = False) -> None:
+        self.folder = Path(folder)
+        file = self.folder / DB_NAME
+        if not create and not file.is_file():
+            raise DatasetError(f"{self.folder}: not an mcja index (no {DB_NAME}; build one with `mcja index build`)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(file, isolation_level=None)  # transactions are explicit (see `transaction`)
+            self.db.executescript(_SCHEMA)
+            fmt = self.get("format")
+        except sqlite3.DatabaseError as err:
+            raise DatasetError(f"{file}: not a readable index database ({err})") from None
+        if fmt is None and create:
+            with self.transaction():
+                self.set("format", {"name": FORMAT, "version": FORMAT_VERSION})
+        elif not isinstance(fmt, dict) or fmt.get("name") != FORMAT:
+            raise DatasetError(f"{file}: not an mcja gallery index database (format {fmt!r})")
+        elif fmt.get("version") != FORMAT_VERSION:
+            raise DatasetError(f"{file}: index format version {fmt.get('version')}, this mcja reads {FORMAT_VERSION}")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change: committed on success, rolled back on any exception (a kill rolls back too)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A meta value (JSON-decoded), `default` when absent."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set(self, key: str, value: Any) -> None:
+        """Set a meta value (inside a transaction)."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def scanned(self) -> dict[str, tuple[int, int, int]]:
+        """path -> (id, size, mtime_ns) of every image the index knows."""
+        return {p: (i, s, m) for i, p, s, m in self.db.execute("SELECT id, path, size, mtime_ns FROM images")}
+
+    def apply_scan(self, new: Sequence[ImageRow], changed: Sequence[tuple[int, ImageRow]], gone: Sequence[int]) -> None:
+        """Insert new images and reset changed ones as pending (keeping their ids), delete gone ids: one transaction."""
+        with self.transaction() as db:
+            # the search structure drops these ids at its next refresh (removing an absent id is harmless)
+            self.set("to_remove", sorted(set(self.get("to_remove", [])) | set(gone) | {i for i, _ in changed}))
+            db.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in gone])
+            db.executemany("UPDATE images SET size = ?, mtime_ns = ?, pid = ?, camera = ?, modality = ?, row = NULL, "
+                           "error = NULL, indexed = 0 WHERE id = ?",
+                           [(r.size, r.mtime_ns, r.pid, r.camera, r.modality, i) for i, r in changed])
+            db.executemany("INSERT INTO images (path, size, mtime_ns, pid, camera, modality) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(r.path, r.size, r.mtime_ns, r.pid, r.camera, r.modality) for r in new])
+
+    def pending(self) -> list[tuple[int, str]]:
+        """(id, path) of the images still to extract, in id order."""
+        return list(self.db.execute("SELECT id, path FROM images WHERE row IS NULL AND error IS NULL ORDER BY id"))
+
+    def commit_rows(self, rows: Iterable[tuple[int, int]], errors: Iterable[tuple[int, str]], n_rows: int) -> None:
+        """Record extracted (id, feature row) pairs, unreadable (id, reason) and the feature file's row count."""
+        with self.transaction() as db:
+            db.executemany("UPDATE images SET row = ? WHERE id = ?", [(r, i) for i, r in rows])
+            db.executemany("UPDATE images SET error = ? WHERE id = ?", [(e, i) for i, e in errors])
+            self.set("rows", int(n_rows))
+
+    def live(self, where: str = "", args: Sequence[Any] = ()) -> list[tuple[int, int]]:
+        """(id, feature row) of the searchable images (optionally filtered by an SQL condition), in id order."""
+        cond = f" AND ({where})" if where else ""
+        return list(self.db.execute(f"SELECT id, row FROM images WHERE row IS NOT NULL{cond} ORDER BY id", args))
+
+    def describe(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """id -> {path, pid, camera, modality} for the given ids."""
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):  # SQLite limits the number of bound parameters
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for i, path, pid, cam, mod in self.db.execute(
+                    f"SELECT id, path, pid, camera, modality FROM images WHERE id IN ({marks})", part):
+                out[i] = {"path": path, "pid": pid, "camera": cam, "modality": mod}
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of images: searchable, pending extraction, unreadable."""
+        q = "SELECT COUNT(*) FROM images WHERE "
+        one = lambda cond: int(self.db.execute(q + cond).fetchone()[0])  # noqa: E731
+        return {"images": one("row IS NOT NULL"), "pending": one("row IS NULL AND error IS NULL"),
+                "unreadable": one("error IS NOT NULL")}
+
+    def errors(self) -> list[str]:
+        """The unreadable images' reasons."""
+        return [e for (e,) in self.db.execute("SELECT error FROM images WHERE error IS NOT NULL ORDER BY id")]
+
+    def unindexed(self) -> list[tuple[int, int]]:
+        """(id, feature row) of searchable images not yet in the saved search structure, in id order."""
+        return list(self.db.execute("SELECT id, row FROM images WHERE row IS NOT NULL AND indexed = 0 ORDER BY id"))
+
+    def mark_indexed(self, ids: Sequence[int], structure: dict[str, Any]) -> None:
+        """After the search structure was saved: `ids` are in it, nothing waits for removal, its parameters."""
+        with self.transaction() as db:
+            db.executemany("UPDATE images SET indexed = 1 WHERE id = ?", [(int(i),) for i in ids])
+            self.set("to_remove", [])
+            self.set("structure", structure)
+
+    def reset_indexed(self) -> None:
+        """Before a full rebuild of the search structure: nothing counts as indexed."""
+        with self.transaction() as db:
+            db.execute("UPDATE images SET indexed = 0")
