@@ -131,23 +131,3 @@ def test_atomic_json_refuses_nan(tmp_path):
     assert not (tmp_path / "r.json").exists()
     atomic_write_json(tmp_path / "r.json", {"score": np.float32(0.5)})
     assert json.loads((tmp_path / "r.json").read_text()) == {"score": 0.5}
-
-
-def test_a_cached_gallery_with_nan_is_recomputed(helpers, checkpoint, tmp_path, capsys):
-    gallery = tmp_path / "gallery"
-    paths = helpers.write_gallery(gallery, ids=(1, 2), per_id=1)
-    out = tmp_path / "out"
-    base = ["search", "--checkpoint", str(checkpoint), "--query", str(paths[0]), "--gallery", str(gallery),
-            "--out", str(out), "--quiet"]
-    assert main(base) == 0
-    cache = out / "gallery_features.npz"
-    with np.load(cache) as data:
-        arrays = {k: data[k] for k in data.files}
-    arrays["features"][0, 1, 0] = np.nan  # as an older version could have left it
-    np.savez(cache.with_suffix(".tmp.npz"), **arrays)
-    cache.with_suffix(".tmp.npz").replace(cache)
-    capsys.readouterr()
-    assert main(base) == 0
-    assert "gallery features: computed 2" in capsys.readouterr().out
-    with np.load(cache) as data:
-        assert np.isfinite(data["features"]).all()
