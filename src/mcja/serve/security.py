@@ -84,7 +84,9 @@ def decode_upload(data: bytes, content_type: str | None, name: str, limits: Uplo
         with warnings.catch_warnings():  # PIL's own bomb warning: the pixel limit below is the check that counts
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))  # reads the header only: the size is known before any pixel
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise RequestError(413, f"{name}: too many pixels (over {limits.max_pixels:,})") from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise RequestError(400, f"{name}: not an image (expected a JPEG, PNG, BMP or WebP file)") from None
     if img.format not in EXTENSIONS:
         raise RequestError(415, f"{name}: {img.format} images are not accepted (JPEG, PNG, BMP or WebP)")
