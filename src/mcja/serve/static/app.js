@@ -38,7 +38,7 @@ function thumb(id, size = 256) { return `/gallery/${id}/image?size=${size}`; }
 
 function labels(item) {
   const parts = [];
-  if (item.pid !== undefined && item.pid !== null) parts.push(`id ${item.pid}`);
+  if (item.pid !== undefined && item.pid !== null) parts.push(`person ${item.pid}`);
   if (item.camera !== undefined && item.camera !== null) parts.push(`cam ${item.camera}`);
   if (item.modality !== undefined && item.modality !== null) parts.push(MODALITY[item.modality] || item.modality);
   return parts.join(" · ");
@@ -88,7 +88,7 @@ function card(item, rank, extra) {
   const meta = document.createElement("div");
   meta.className = "meta";
   meta.innerHTML = (rank ? `<b class="rank">#${rank}</b> ` : "") + (extra || "") +
-    `<span class="labels"></span><span class="gid">#${item.id}</span>`;
+    `<span class="labels"></span><span class="gid">gallery id ${item.id}</span>`;
   meta.querySelector(".labels").textContent = labels(item);
   const use = document.createElement("button");
   use.className = "use secondary";
@@ -131,7 +131,7 @@ function openViewer(item) {
   viewed = item;
   $("viewer-img").src = thumb(item.id, 768);
   $("viewer-caption").textContent = [item.rank ? `rank ${item.rank}` : "", item.score !== undefined ?
-    `score ${item.score.toFixed(4)}` : "", labels(item), `#${item.id}`, item.path || ""].filter(Boolean).join(" · ");
+    `score ${item.score.toFixed(4)}` : "", labels(item), `gallery id ${item.id}`, item.path || ""].filter(Boolean).join(" · ");
   $("viewer").hidden = false;
 }
 
