@@ -37,12 +37,12 @@ def test_real_server_answers_concurrent_searches_like_single_ones(live_server: s
 def test_batcher_groups_concurrent_requests_into_one_forward() -> None:
     calls: list[int] = []
 
-    def embed(images: np.ndarray) -> np.ndarray:
+    def embed(images: list) -> np.ndarray:
         calls.append(len(images))
-        return images.reshape(len(images), -1)[:, :1].astype(np.float32)  # each image's first pixel value
+        return np.stack(images).reshape(len(images), -1)[:, :1].astype(np.float32)  # each image's first pixel
 
     async def run() -> list:
-        batcher = Batcher(embed, window_s=0.2, max_images=32)
+        batcher = Batcher(embed, window_s=0.2, max_items=32)
         requests = [[np.full((2, 2, 3), 10 * i + j, np.uint8) for j in range(i + 1)] for i in range(4)]
         out = await asyncio.gather(*[batcher.submit(r) for r in requests])
         batcher.close()
@@ -57,12 +57,12 @@ def test_batcher_groups_concurrent_requests_into_one_forward() -> None:
 def test_batcher_max_one_image_is_one_forward_per_request() -> None:
     calls: list[int] = []
 
-    def embed(images: np.ndarray) -> np.ndarray:
+    def embed(images: list) -> np.ndarray:
         calls.append(len(images))
         return np.zeros((len(images), 1), np.float32)
 
     async def run() -> None:
-        batcher = Batcher(embed, window_s=0.05, max_images=1)
+        batcher = Batcher(embed, window_s=0.05, max_items=1)
         await asyncio.gather(*[batcher.submit([np.zeros((2, 2, 3), np.uint8)]) for _ in range(3)])
         batcher.close()
 
@@ -112,3 +112,25 @@ def test_cli_serves_until_stopped(index_dir: Path, tmp_path: Path, monkeypatch) 
         servers[0].should_exit = True
         thread.join(30)
     assert result["rc"] == 0
+
+
+def test_concurrent_searches_with_mixed_options_equal_single_ones(service, tmp_path: Path) -> None:
+    """Queries batched into one forward and one index call per option set rank as they would alone."""
+    from mcja.data.images import load_rgb
+
+    paths = sorted((tmp_path / "archive").rglob("*.png"))[:6]
+    options = [(3, None, None, False), (5, "visible", [1], False), (4, None, None, True)] * 2
+    queries = [[(p.name, service.prepare(load_rgb(p)), None)] for p in paths]
+
+    async def alone() -> list:
+        return [await service.search(q, *o) for q, o in zip(queries, options)]
+
+    async def together() -> list:
+        return await asyncio.gather(*[service.search(q, *o) for q, o in zip(queries, options)])
+
+    single, shared = asyncio.run(alone()), asyncio.run(together())
+    assert service.metrics.batches.count < 2 * len(queries)  # fewer model forwards than requests
+    for a, b in zip(single, shared):
+        ra, rb = a["queries"][0]["results"], b["queries"][0]["results"]
+        assert [r["id"] for r in ra] == [r["id"] for r in rb]
+        assert [r["score"] for r in ra] == pytest.approx([r["score"] for r in rb], abs=1e-5)

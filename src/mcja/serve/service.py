@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import threading
 import time
 import uuid
@@ -46,6 +47,9 @@ class SearchService:
         self.index: GalleryIndex = self.index_pool.submit(_open_index, index_dir, checkpoint, device).result()
         self.extractor = self.index.extractor
         self.batcher = Batcher(self._embed, batch_window_s, max_batch, self.metrics.batch)
+        # searches queued while one runs go into the next index call together (no extra wait)
+        self.searcher = Batcher(self._search_batch, 0.0, 256, executor=self.index_pool)
+        self.requests = itertools.count()
         source = self.index_pool.submit(self.index.store.get, "source").result() or {}
         self.root = Path(source["images"]).resolve() if source.get("images") else None
 
@@ -54,6 +58,7 @@ class SearchService:
         if self.index_pool._shutdown:  # noqa: SLF001 - already closed
             return
         self.batcher.close()
+        self.searcher.close()
         self.index_pool.submit(self.index.close).result()
         self.index_pool.shutdown()
 
@@ -65,9 +70,10 @@ class SearchService:
         """Run `fn(*args)` on the index thread (in order with every other index read and write)."""
         return await asyncio.get_running_loop().run_in_executor(self.index_pool, fn, *args)
 
-    def _embed(self, images: np.ndarray) -> np.ndarray:
+    def _embed(self, images: list[np.ndarray]) -> np.ndarray:
+        """Features [n, D] of prepared images: one model forward (model thread)."""
         with self.model_lock:
-            return self.extractor(images).numpy()
+            return self.extractor(np.stack(images)).numpy()
 
     def prepare(self, img: Image.Image) -> np.ndarray:
         """An RGB image at the model's input size, as `mcja index search` resizes its queries."""
@@ -77,20 +83,32 @@ class SearchService:
                      modality: str | None, camera: Sequence[int] | None, rerank: bool) -> dict[str, Any]:
         """Ranked results per query (name, prepared image, pid when known), as `mcja index search` ranks them."""
         start = time.perf_counter()
+        parse_modality(modality)  # a wrong name is a 400 before any work
         feats = await self.batcher.submit([img for _, img, _ in queries])
-        parse_modality(modality)  # a wrong name is a 400 before the index thread is used
-        hits, total = await self.on_index(self._search_index, feats, top_k, modality, camera, rerank)
+        # re-ranked queries are ranked together with their own request's queries only (MSER looks at all of them)
+        key = (top_k, modality, tuple(camera) if camera else None, rerank, next(self.requests) if rerank else None)
+        found = await self.searcher.submit([(f, key) for f in feats])
         entries = []
-        for (name, _, pid), found in zip(queries, hits):
-            results = ranked_results(found, pid)[0]
+        for (name, _, pid), (hits, _) in zip(queries, found):
+            results = ranked_results(hits, pid)[0]
             entries.append({"query": name, "pid": pid,
-                            "results": [{"id": h["id"], **r} for h, r in zip(found, results)]})
-        return {"gallery_images": total, "top_k": top_k, "filters": {"modality": modality, "camera": camera},
+                            "results": [{"id": h["id"], **r} for h, r in zip(hits, results)]})
+        return {"gallery_images": found[0][1], "top_k": top_k, "filters": {"modality": modality, "camera": camera},
                 "score": score_name(rerank), "rerank": rerank, "queries": entries,
                 "seconds": round(time.perf_counter() - start, 4)}
 
-    def _search_index(self, feats: np.ndarray, *options: Any) -> tuple[list, int]:
-        return self.index.search(feats, *options), len(self.index)
+    def _search_batch(self, items: list[tuple[np.ndarray, tuple]]) -> list[tuple[list, int]]:
+        """(hits, gallery size) per query feature: one index search per group of equal options (index thread)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, key) in enumerate(items):
+            groups.setdefault(key, []).append(i)
+        out: list = [None] * len(items)
+        total = len(self.index)
+        for (top_k, modality, camera, rerank, _), members in groups.items():
+            feats = np.stack([items[i][0] for i in members])
+            for i, hits in zip(members, self.index.search(feats, top_k, modality, camera and list(camera), rerank)):
+                out[i] = (hits, total)
+        return out
 
     async def gallery_query(self, gid: int) -> tuple[str, np.ndarray, int | None]:
         """A gallery image as a query: (name, prepared image, its pid)."""
