@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, default=25_000_000, help="largest image in pixels (default 25M)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
                    help="how long the first waiting query waits for others to share its forward (default 5)")
-    p.add_argument("--max-batch", type=int, default=32, help="most images per model forward (default 32)")
+    p.add_argument("--max-batch", type=int, default=32, help="most images per model forward (default 32; 1 turns batching off)")
     p.set_defaults(func=_serve)
 
 

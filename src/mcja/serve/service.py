@@ -48,7 +48,8 @@ class SearchService:
         self.extractor = self.index.extractor
         self.batcher = Batcher(self._embed, batch_window_s, max_batch, self.metrics.batch)
         # searches queued while one runs go into the next index call together (no extra wait)
-        self.searcher = Batcher(self._search_batch, 0.0, 256, executor=self.index_pool)
+        # (max_batch 1 turns both off: one forward and one index search per request, the baseline)
+        self.searcher = Batcher(self._search_batch, 0.0, 256 if max_batch > 1 else 1, executor=self.index_pool)
         self.requests = itertools.count()
         source = self.index_pool.submit(self.index.store.get, "source").result() or {}
         self.root = Path(source["images"]).resolve() if source.get("images") else None
