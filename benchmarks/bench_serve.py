@@ -174,8 +174,8 @@ def main() -> None:
     print(f"| {args.images:,}-image index, top-10 per query | clients | seconds | requests | errors | requests/s | "
           "p50 ms | p99 ms | images per forward |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    setups = [("single-request (--max-batch 1)", ["--max-batch", "1"], 1),
-              ("single-request (--max-batch 1)", ["--max-batch", "1"], args.clients),
+    setups = [("batching off (--max-batch 1)", ["--max-batch", "1"], 1),
+              ("batching off (--max-batch 1)", ["--max-batch", "1"], args.clients),
               ("batched (default: 5 ms window, <= 32 images)", [], args.clients)]
     for name, extra, clients in setups:
         port = free_port()

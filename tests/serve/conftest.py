@@ -60,6 +60,12 @@ def live_server(service):
     yield from run_server(service)
 
 
+@pytest.fixture(scope="session")
+def server_runner():
+    """`run_server(service, token)` below: a generator yielding a live server's URL (advance it to stop)."""
+    return run_server
+
+
 def run_server(service, token: str | None = None):
     """Start uvicorn over `service` in a thread, yield its base URL, stop it."""
     import socket

@@ -75,3 +75,25 @@ def test_page_upload_rank_requery(browser_page, live_server: str, tmp_path: Path
     page.click("#viewer-close")
     expect(page.locator("#viewer")).to_be_hidden()
     assert not errors, errors
+
+
+def test_page_with_token_asks_for_it_then_works(browser_page, server_runner, service, tmp_path: Path) -> None:
+    """Behind a token the page asks for it; then searches (header) and thumbnails (cookie) go through."""
+    from playwright.sync_api import expect
+
+    token = "page-token-0123456789"
+    server = server_runner(service, token)
+    url = next(server)
+    try:
+        page = browser_page
+        page.goto(url + "/")
+        expect(page.locator("#token-form")).to_be_visible()
+        page.fill("#token", token)
+        page.click("#token-form button")
+        expect(page.locator("#status")).to_contain_text("16 gallery images")
+        page.set_input_files("#file", str(tmp_path / "archive" / "visible" / "0001" / "0001_c1_0.png"))
+        expect(page.locator("#grid .card")).to_have_count(16)
+        page.wait_for_function("Array.from(document.querySelectorAll('#grid img')).every(i => i.complete)")
+        assert page.evaluate("Array.from(document.querySelectorAll('#grid img')).every(i => i.naturalWidth > 0)")
+    finally:
+        next(server, None)
