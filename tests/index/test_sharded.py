@@ -3,8 +3,7 @@ one-process build (same ids, rows and features)."""
 
 from __future__ import annotations
 
-import os
-import signal
+import importlib.util
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mcja
 from mcja.cli import main
 
 
@@ -23,28 +21,19 @@ def _rows(index_dir):
         return {p: (i, r) for p, i, r in db.execute("SELECT path, id, row FROM images")}
 
 
-def _torchrun(args, cwd):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mcja", *args]
-    src = str(Path(mcja.__file__).parents[1])  # the workers import the same mcja as this test
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"torchrun did not finish in 300 s:\n{out[-2000:]}\n{err[-2000:]}")
-    return proc.returncode, out, err
+# torchrun in its own process group, killed if it hangs: the DDP tests' runner, loaded rather than copied
+_spec = importlib.util.spec_from_file_location("_ddp_tests", Path(__file__).parents[1] / "engine" / "test_distributed.py")
+_ddp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ddp)
 
 
 @pytest.mark.slow
 def test_two_gloo_ranks_build_the_same_index_as_one_process(checkpoint, archive, tmp_path):
     common = ["--checkpoint", str(checkpoint), "--images", str(archive), "--chunk", "2", "--device", "cpu", "--quiet"]
     assert main(["index", "build", *common, "--out", str(tmp_path / "one")]) == 0
-    rc, out, err = _torchrun(["index", "build", *common, "--out", str(tmp_path / "two")], tmp_path)
-    assert rc == 0, out[-3000:] + err[-3000:]
+    proc = _ddp._run([*_ddp.TORCHRUN, "-m", "mcja", "index", "build", *common, "--out", str(tmp_path / "two")])
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert out.count("12 images (12 new") == 1  # rank 0 reports, once
     assert _rows(tmp_path / "one") == _rows(tmp_path / "two")
     one = np.fromfile(tmp_path / "one" / "features.float16", dtype=np.float16)
@@ -61,9 +50,7 @@ def test_a_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, archi
     args = ["index", "build", "--checkpoint", str(checkpoint), "--images", str(images), "--chunk", "1", "--device",
             "cpu", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
-    src = str(Path(mcja.__file__).parents[1])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "mcja", *args, "--out", str(tmp_path / "idx")], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mcja", *args, "--out", str(tmp_path / "idx")], env=_ddp._env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_file = tmp_path / "idx" / "index.sqlite"
     committed = 0

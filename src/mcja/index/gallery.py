@@ -86,6 +86,7 @@ class GalleryIndex:
         self.feats = FeatureFile(folder, self.identity["dtype"], self.identity["views"], self.identity["feature_dim"],
                                  store.get("rows", 0))
         self._structure: Structure | None = None
+        self._id_rows: tuple[np.ndarray, np.ndarray] | None = None  # cached: a search must not read every row
 
     @classmethod
     def create(cls, folder: str | os.PathLike, checkpoint: str | os.PathLike, views: int | str = 1,
@@ -165,7 +166,7 @@ class GalleryIndex:
                                    skip_bad, progress)
         if rank == 0:
             self.feats.rows = self.store.get("rows", 0)
-            self._structure = refresh_structure(self.store, self.feats, self.folder)
+            self._structure, self._id_rows = refresh_structure(self.store, self.feats, self.folder), None
         if world > 1:
             runtime.barrier()
         return {"new": len(new), "changed": len(changed), "removed": len(gone), "extracted": done}
@@ -189,7 +190,7 @@ class GalleryIndex:
         existing = {i for i, _, _ in known.values()}
         gone = sorted(i for i in ids if i in existing)
         self.store.apply_scan([], [], gone)
-        self._structure = refresh_structure(self.store, self.feats, self.folder)
+        self._structure, self._id_rows = refresh_structure(self.store, self.feats, self.folder), None
         return len(gone)
 
     @property
@@ -235,8 +236,11 @@ class GalleryIndex:
 
     def id_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, feature rows) of the searchable images, ids ascending."""
-        live = self.store.live()
-        return np.array([i for i, _ in live], dtype=np.int64), np.array([r for _, r in live], dtype=np.int64)
+        if self._id_rows is None:
+            live = self.store.live()
+            self._id_rows = (np.array([i for i, _ in live], dtype=np.int64),
+                             np.array([r for _, r in live], dtype=np.int64))
+        return self._id_rows
 
     def run_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) [Q, k] from the search structure (ids -1 where fewer than k qualify)."""
