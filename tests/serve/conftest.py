@@ -50,7 +50,7 @@ def client(service):
 
     from mcja.serve.app import create_app
 
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service), base_url="http://127.0.0.1:8000") as c:
         yield c
 
 

@@ -152,7 +152,7 @@ def test_path_traversal_gets_404(client, pattern, tmp_path: Path, index_dir: Pat
     from mcja.serve.service import SearchService
 
     service = SearchService(index_dir, device="cpu")
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service), base_url="http://localhost") as c:
         linked = [i["id"] for i in c.get("/gallery").json()["items"]][-1]
         assert c.get(f"/gallery/{linked}/image").status_code == 404
         assert c.post("/search", data={"gallery_id": str(linked)}).status_code == 404
@@ -188,6 +188,15 @@ def test_cross_origin_changes_refused(client, pattern) -> None:
     assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
     assert client.delete("/gallery/1", headers={"Origin": "http://evil.example"}).status_code == 403
     assert client.get("/gallery").json()["total"] == 16
+
+
+def test_without_token_only_localhost_is_answered(client) -> None:
+    """A page on another name resolving to this machine (DNS rebinding) gets nothing, not even GETs."""
+    for host in ("evil.example", "evil.example:8000", "192.168.1.5:8000"):
+        r = client.get("/gallery", headers={"host": host})
+        assert r.status_code == 403 and "localhost" in r.json()["detail"], host
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+        assert client.get("/gallery", headers={"host": host}).status_code == 200, host
 
 
 def test_health_metrics_thumbnail(client) -> None:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from mcja import __version__
 from mcja.errors import MCJAError
 from mcja.inference.sources import pid_from_path
-from mcja.serve.security import BodyLimit, RequestError, decode_upload, token_matches
+from mcja.serve.security import LOCAL_HOSTS, BodyLimit, RequestError, decode_upload, token_matches
 from mcja.serve.service import SearchService
 
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -56,6 +56,9 @@ def _guard(app: FastAPI, service: SearchService, token: str | None) -> None:
 
 def _refusal(request: Request, token: str | None) -> Response | None:
     """A 401/403 response for a request that may not pass, else None."""
+    if token is None and _host_name(request.headers.get("host", "")) not in LOCAL_HOSTS:
+        # without a token the service is for this machine only: a foreign Host header means a DNS-rebinding page
+        return JSONResponse({"detail": "without --token-file this service answers requests to localhost only"}, 403)
     if request.method in ("POST", "DELETE", "PUT", "PATCH"):
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
@@ -67,6 +70,13 @@ def _refusal(request: Request, token: str | None) -> Response | None:
         return None
     return JSONResponse({"detail": "missing or wrong bearer token (Authorization: Bearer <token>)"}, 401,
                         headers={"WWW-Authenticate": "Bearer"})
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port ([::1]:8000 -> ::1)."""
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _errors(app: FastAPI) -> None:

@@ -156,7 +156,12 @@ class SearchService:
         for path, (_, data, _) in zip(paths, uploads):
             with atomic_path(path) as tmp:
                 tmp.write_bytes(data)
-        ids = await self.on_index(self._add_paths, paths)
+        try:
+            ids = await self.on_index(self._add_paths, paths)
+        except BaseException:
+            for path in paths:  # not in the index: leave nothing behind for a later `index update` to trip on
+                path.unlink(missing_ok=True)
+            raise
         return {"added": [{"id": i, "name": name, "path": str(p)} for i, (name, _, _), p in zip(ids, uploads, paths)],
                 "gallery_images": await self.on_index(len, self.index)}
 
