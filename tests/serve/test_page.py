@@ -28,6 +28,15 @@ def browser_page():
         browser.close()
 
 
+def wait_for_thumbnails(page) -> None:
+    """Every result thumbnail loaded (they load lazily: scroll them into view first)."""
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("Array.from(document.querySelectorAll('#grid img')).every(i => i.complete)")
+    assert page.evaluate("Array.from(document.querySelectorAll('#grid img')).every(i => i.naturalWidth > 0)"), \
+        "a thumbnail did not load"
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def test_page_upload_rank_requery(browser_page, live_server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -45,8 +54,7 @@ def test_page_upload_rank_requery(browser_page, live_server: str, tmp_path: Path
     expect(first).to_have_class("card right")  # the query itself, person 2: a green border
     assert page.locator("#grid .card.wrong").count() > 0  # the other people: red borders
     assert page.locator("#grid .card.right").count() == 4  # person 2's four images
-    loaded = page.evaluate("Array.from(document.querySelectorAll('#grid img')).every(i => i.complete && i.naturalWidth > 0)")
-    assert loaded, "a thumbnail did not load"
+    wait_for_thumbnails(page)
     shots = Path(os.environ.get("MCJA_ARTIFACTS", "test-artifacts"))
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "serve-page.png"), full_page=True)
@@ -93,7 +101,6 @@ def test_page_with_token_asks_for_it_then_works(browser_page, server_runner, ser
         expect(page.locator("#status")).to_contain_text("16 gallery images")
         page.set_input_files("#file", str(tmp_path / "archive" / "visible" / "0001" / "0001_c1_0.png"))
         expect(page.locator("#grid .card")).to_have_count(16)
-        page.wait_for_function("Array.from(document.querySelectorAll('#grid img')).every(i => i.complete)")
-        assert page.evaluate("Array.from(document.querySelectorAll('#grid img')).every(i => i.naturalWidth > 0)")
+        wait_for_thumbnails(page)
     finally:
         next(server, None)
