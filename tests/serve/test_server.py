@@ -134,3 +134,21 @@ def test_concurrent_searches_with_mixed_options_equal_single_ones(service, tmp_p
         ra, rb = a["queries"][0]["results"], b["queries"][0]["results"]
         assert [r["id"] for r in ra] == [r["id"] for r in rb]
         assert [r["score"] for r in ra] == pytest.approx([r["score"] for r in rb], abs=1e-5)
+
+
+def test_chunked_body_over_the_limit_is_refused_while_streaming(live_server: str) -> None:
+    """Without a Content-Length the body is counted as it arrives: 413 once it passes the limit."""
+    import httpx
+
+    def body():
+        yield b'--x\r\nContent-Disposition: form-data; name="images"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+        for _ in range(12):  # a 12 MiB file part in 1 MiB chunks, over the 10 MiB default
+            yield b"\0" * (1024 * 1024)
+
+    try:
+        r = httpx.post(f"{live_server}/search", content=body(), timeout=60,
+                       headers={"content-type": "multipart/form-data; boundary=x"})
+    except httpx.HTTPError as err:  # the server may close the connection while the client still writes
+        pytest.fail(f"no answer: {err!r}")
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    assert httpx.get(f"{live_server}/health").status_code == 200  # and it keeps serving

@@ -116,31 +116,31 @@ class BodyLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await _send_413(send, self.max_bytes)
-        seen = 0
-        started = False
+        seen, over, answered = 0, False, False
 
         async def limited_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge()
+                over = True  # the app sees the client go away; its answer is replaced by the 413 below
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+        async def guarded_send(message: dict) -> None:
+            nonlocal answered
+            if over:
+                if not answered and message["type"] == "http.response.start":
+                    answered = True
+                    await _send_413(send, self.max_bytes)
+                return
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_413(send, self.max_bytes)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
+        if over and not answered:  # the app gave up without answering
+            await _send_413(send, self.max_bytes)
 
 
 async def _send_413(send: Any, limit: int) -> None:
