@@ -89,6 +89,9 @@ class SearchService:
         # re-ranked queries are ranked together with their own request's queries only (MSER looks at all of them)
         key = (top_k, modality, tuple(camera) if camera else None, rerank, next(self.requests) if rerank else None)
         found = await self.searcher.submit([(f, key) for f in feats])
+        failed = next((hits for hits, _ in found if isinstance(hits, Exception)), None)
+        if failed is not None:
+            raise failed
         entries = []
         for (name, _, pid), (hits, _) in zip(queries, found):
             results = ranked_results(hits, pid)[0]
@@ -107,7 +110,11 @@ class SearchService:
         total = len(self.index)
         for (top_k, modality, camera, rerank, _), members in groups.items():
             feats = np.stack([items[i][0] for i in members])
-            for i, hits in zip(members, self.index.search(feats, top_k, modality, camera and list(camera), rerank)):
+            try:
+                found = self.index.search(feats, top_k, modality, camera and list(camera), rerank)
+            except Exception as err:  # noqa: BLE001 - only this group's requests fail, with their own error
+                found = [err] * len(members)
+            for i, hits in zip(members, found):
                 out[i] = (hits, total)
         return out
 
