@@ -199,3 +199,25 @@ def test_without_faiss_build_and_search_work_exactly(checkpoint, archive, tmp_pa
     assert hits[0]["path"] == query and abs(hits[0]["score"] - 1) < 2e-3
     assert build(checkpoint, archive, tmp_path / "ivf", "--kind", "ivf") == 2
     assert "pip install 'mcja[index]'" in capsys.readouterr().err
+
+
+def test_ivf_index_is_updated_in_place(checkpoint, helpers, archive, tmp_path, capsys):
+    pytest.importorskip("faiss")
+    idx = tmp_path / "idx"
+    assert build(checkpoint, archive, idx, "--kind", "ivf") == 0
+    assert "search: FAISS ivf (nprobe" in capsys.readouterr().out
+    trained = json.loads(sqlite3.connect(idx / "index.sqlite").execute(
+        "SELECT value FROM meta WHERE key = 'structure'").fetchone()[0])
+    assert trained["kind"] == "ivf" and trained["params"]["recall@10"] >= 0.95
+    added = archive / "visible" / "0009" / "0009_c1_0.png"
+    added.parent.mkdir()
+    Image.fromarray(helpers.pattern_image(9, 0)).save(added)
+    (archive / "visible" / "0001" / "0001_c1_0.png").unlink()
+    assert main(["index", "update", str(idx), "--quiet"]) == 0
+    after = json.loads(sqlite3.connect(idx / "index.sqlite").execute(
+        "SELECT value FROM meta WHERE key = 'structure'").fetchone()[0])
+    assert after["trained_on"] == 12 and after["images"] == 12  # updated in place, not retrained
+    index = GalleryIndex.open(idx, checkpoint, device="cpu")
+    (hits,) = index.search([str(added)], top_k=12)
+    assert hits[0]["path"] == str(added) and len(hits) == 12
+    assert not any(h["path"].endswith("0001_c1_0.png") for h in hits)

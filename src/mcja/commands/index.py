@@ -77,6 +77,7 @@ def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
 
 
 def _rank0() -> bool:
+    """True outside torchrun and on its rank 0."""
     return os.environ.get("RANK", "0") == "0"
 
 

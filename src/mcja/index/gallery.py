@@ -62,6 +62,7 @@ def check_identity(folder: Path, stored: dict[str, Any], mine: dict[str, Any], k
 
 
 def _short(value: Any) -> str:
+    """A sha256 shortened to 12 characters, anything else as text."""
     return value[:12] if isinstance(value, str) and len(value) == 64 else str(value)
 
 
@@ -132,12 +133,15 @@ class GalleryIndex:
         return index
 
     def close(self) -> None:
+        """Close the index's database."""
         self.store.close()
 
     def __len__(self) -> int:
+        """Number of searchable images."""
         return self.store.counts()["images"]
 
     def _need_extractor(self) -> FeatureExtractor:
+        """The extractor, or a one-line error saying how to give one."""
         if self.extractor is None:
             raise ConfigError(f"{self.folder}: give the index's checkpoint to embed images (GalleryIndex.open(..., "
                               "checkpoint=...))")

@@ -69,6 +69,7 @@ class Store:
             raise DatasetError(f"{file}: index format version {fmt.get('version')}, this mcja reads {FORMAT_VERSION}")
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.close()
 
     @contextmanager
