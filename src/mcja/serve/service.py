@@ -26,7 +26,7 @@ from mcja.data.images import load_rgb, resize_rgb
 from mcja.errors import DatasetError
 from mcja.index.gallery import GalleryIndex, parse_modality
 from mcja.index.search import ranked_results, score_name
-from mcja.inference.sources import image_labels, pid_from_path
+from mcja.inference.sources import image_labels
 from mcja.serve.batching import Batcher
 from mcja.serve.metrics import Metrics
 from mcja.serve.security import EXTENSIONS, RequestError, UploadLimits
@@ -40,8 +40,8 @@ class SearchService:
     """The index, its model and the batcher behind the HTTP routes (see the module docstring for the threads)."""
 
     def __init__(self, index_dir: str | Path, checkpoint: str | Path | None = None, device: str | None = "auto",
-                 batch_window_s: float = 0.005, max_batch: int = 32, limits: UploadLimits = UploadLimits()) -> None:
-        self.limits, self.metrics = limits, Metrics()
+                 batch_window_s: float = 0.005, max_batch: int = 32, limits: UploadLimits | None = None) -> None:
+        self.limits, self.metrics = limits or UploadLimits(), Metrics()
         self.index_pool = ThreadPoolExecutor(1, thread_name_prefix="mcja-index")
         self.model_lock = threading.Lock()  # the model is shared by searches (batcher) and additions
         self.index: GalleryIndex = self.index_pool.submit(_open_index, index_dir, checkpoint, device).result()
