@@ -82,6 +82,16 @@ def test_page_upload_rank_requery(browser_page, live_server: str, tmp_path: Path
     page.screenshot(path=str(shots / "serve-page-viewer.png"))
     page.click("#viewer-close")
     expect(page.locator("#viewer")).to_be_hidden()
+
+    # browse the gallery and pick a person there as the query (any modality: the query itself comes first)
+    page.select_option("#modality", "")
+    page.click("#browse")
+    expect(cards).to_have_count(16)
+    expect(page.locator("#summary")).to_contain_text("Gallery: 16 images")
+    picked = cards.nth(5).get_attribute("data-id")
+    cards.nth(5).locator("button.use").click()
+    expect(page.locator("#query-info")).to_contain_text(f"gallery image #{picked}")
+    expect(cards.nth(0)).to_have_attribute("data-id", picked)
     assert not errors, errors
 
 
