@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "mcja.commands.inference",
     "mcja.commands.model",
     "mcja.commands.index",
+    "mcja.commands.serve",
 )
 
 EPILOG = """examples:
@@ -29,6 +30,7 @@ EPILOG = """examples:
   mcja data-info --dataset regdb --root /data/RegDB --trial 3
   mcja search --checkpoint best.pt --query q.jpg --gallery gallery/ --out results/
   mcja index build --checkpoint best.pt --images /archive --out archive.idx   # archive-scale search (FAISS)
+  mcja serve archive.idx                      # search service + web page at http://127.0.0.1:8000/
 run `mcja VERB --help` for a verb's options and examples."""
 
 

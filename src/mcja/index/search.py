@@ -89,14 +89,11 @@ def expand_queries(queries: Sequence[str | os.PathLike], exclude: Path | None = 
     return paths
 
 
-def query_entry(index: int, path: str, hits: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
-    """One query's ranked results (rank, path, score; cosine, ids and correctness when known), after drawing its
-    contact sheet."""
-    pid = pid_from_path(path)
+def ranked_results(hits: list[dict[str, Any]], pid: int | None) -> tuple[list[dict[str, Any]], list[bool] | None]:
+    """One query's hits as ranked JSON items (rank, path, score; cosine and labels when known; correctness when the
+    query's and every hit's pid are known), with the correctness list (None when unknown)."""
     known = pid is not None and all(h.get("pid") is not None for h in hits)
     correct = [h["pid"] == pid for h in hits] if known else None
-    picture = out_dir / f"query_{index + 1:03d}_{Path(path).stem}.png"
-    save_ranked_list(picture, path, [h["path"] for h in hits], scores=[h["score"] for h in hits], correct=correct)
     results = []
     for rank, hit in enumerate(hits, start=1):
         item: dict[str, Any] = {"rank": rank, "path": hit["path"], "score": round(float(hit["score"]), 6)}
@@ -108,6 +105,16 @@ def query_entry(index: int, path: str, hits: list[dict[str, Any]], out_dir: Path
         if correct is not None:
             item["correct"] = bool(correct[rank - 1])
         results.append(item)
+    return results, correct
+
+
+def query_entry(index: int, path: str, hits: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    """One query's ranked results (rank, path, score; cosine, ids and correctness when known), after drawing its
+    contact sheet."""
+    pid = pid_from_path(path)
+    results, correct = ranked_results(hits, pid)
+    picture = out_dir / f"query_{index + 1:03d}_{Path(path).stem}.png"
+    save_ranked_list(picture, path, [h["path"] for h in hits], scores=[h["score"] for h in hits], correct=correct)
     return {"query": str(path), "pid": pid, "picture": str(picture), "results": results}
 
 
