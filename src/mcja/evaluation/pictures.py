@@ -12,7 +12,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mcja.errors import MCJAError
 from mcja.evaluation._arrays import labels, to_numpy
 from mcja.utils.io import atomic_path
 
@@ -107,15 +106,10 @@ def ranked_list_pictures(
 
 def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: int = 20, title: str = "CMC") -> Path:
     """Plot CMC curves (label -> curve in percent, rank 1 first) to a PNG; needs matplotlib (`mcja[plot]`)."""
-    try:
-        import matplotlib
+    from mcja.evaluation.figures import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        raise MCJAError("CMC plots need matplotlib: pip install 'mcja[plot]'") from None
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = pyplot().subplots(figsize=(5, 4))
+    from matplotlib.ticker import MaxNLocator  # after pyplot(): that says which extra is missing
     for label, curve in curves.items():
         c = np.asarray(curve, dtype=float)[:max_rank]
         ax.plot(np.arange(1, len(c) + 1), c, marker="o", markersize=3, label=label)
@@ -123,7 +117,4 @@ def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: i
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return Path(out_path)
+    return save_figure(fig, out_path)
