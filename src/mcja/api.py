@@ -50,8 +50,11 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
 
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
-         device: str = "auto", trials: int = 10, progress: bool = True) -> dict[str, Any]:
-    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict)."""
+         device: str = "auto", trials: int = 10, progress: bool = True, figures: int = 0) -> dict[str, Any]:
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict).
+
+    Adds a verification section to results.md; `figures=N` also draws the figures for N queries beside it.
+    """
     from mcja.data.readers import load_dataset
     from mcja.engine.checkpoint import checkpoint_config
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
@@ -64,9 +67,14 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     rt = setup_runtime(device, amp="auto", channels_last=True)
     model = load_model(checkpoint, map_location=rt.device).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
-    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
+    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress, keep_features=True)
     out_dir = Path(out) if out else Path(checkpoint).parent / f"test-{dataset}"
     write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
+    from mcja.visualize.protocol import report_extras
+
+    extras = report_extras(out_dir, results.pop("features"), eval_data.vis, eval_data.ir, results, figures,
+                           eval_data.protocol, model.float(), cfg.data.image_size)
+    results["verification"], results["figures"] = extras["verification"], extras["figures"]
     return results
 
 

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "mcja.commands.augment",
     "mcja.commands.inference",
     "mcja.commands.model",
+    "mcja.commands.visualize",
 )
 
 EPILOG = """examples:

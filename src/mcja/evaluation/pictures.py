@@ -37,23 +37,28 @@ def ranked_list_image(
     scores: Sequence[float] | None = None,
     correct: Sequence[bool] | None = None,
     size: tuple[int, int] = THUMB,
+    captions: Sequence[str] | None = None,
+    query_caption: str = "query",
 ) -> Image.Image:
     """Query (blue border) then ranked gallery thumbnails: green/red border when `correct` says, grey if None.
 
-    The score of each gallery item is written under it.
+    The score of each gallery item is written under it, then its caption (e.g. id and camera) when given.
     """
     n = len(gallery_paths)
     tile_w, tile_h = size[1] + 2 * BORDER, size[0] + 2 * BORDER
-    canvas = Image.new("RGB", ((n + 1) * (tile_w + GAP) + 2 * GAP, tile_h + TEXT_H + 2 * GAP), WHITE)
+    text_h = TEXT_H * (2 if captions is not None else 1)
+    canvas = Image.new("RGB", ((n + 1) * (tile_w + GAP) + 2 * GAP, tile_h + text_h + 2 * GAP), WHITE)
     draw = ImageDraw.Draw(canvas)
     canvas.paste(_thumb(query_path, BLUE, size), (GAP, GAP))
-    draw.text((GAP, GAP + tile_h + 1), "query", fill=(0, 0, 0))
+    draw.text((GAP, GAP + tile_h + 1), query_caption, fill=(0, 0, 0))
     for i, path in enumerate(gallery_paths):
         colour = GREY if correct is None else (GREEN if correct[i] else RED)
         x = GAP + (i + 1) * (tile_w + GAP) + GAP  # an extra gap separates the query from its list
         canvas.paste(_thumb(path, colour, size), (x, GAP))
         if scores is not None:
             draw.text((x, GAP + tile_h + 1), f"{scores[i]:.3f}", fill=(0, 0, 0))
+        if captions is not None:
+            draw.text((x, GAP + tile_h + 1 + TEXT_H), captions[i], fill=(0, 0, 0))
     return canvas
 
 
