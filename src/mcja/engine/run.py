@@ -23,6 +23,7 @@ from mcja.engine.runtime import Runtime, seed_everything, setup_runtime, teardow
 from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
 from mcja.models import MCJA, load_model
+from mcja.models.finetune import init_from_checkpoint
 from mcja.utils.io import atomic_write_text
 
 
@@ -71,6 +72,9 @@ def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: str | P
     loader = _train_loader(cfg, train_set, rt, progress)
     eval_data = prepare_eval_data(cfg, dataset, val, progress=progress) if rt.is_main else None
     model = _build_model(cfg, train_set.num_train_ids, rt)
+    if cfg.model.init_from and not resume:  # a resumed run has its own weights in last.pt
+        for note in init_from_checkpoint(model, cfg.model.init_from, cfg.model.reset_mda):
+            logger.echo(f"init_from: {note}")
     trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data, logger=logger,
                       progress=progress)
     if resume:
@@ -153,7 +157,7 @@ def _train_loader(cfg: Config, dataset: VIDataset, rt: Runtime, progress: bool) 
 def _build_model(cfg: Config, num_classes: int, rt: Runtime) -> MCJA:
     m = cfg.model
     model = MCJA(num_classes, depth=m.depth, last_stride=m.last_stride, mda_layers=m.mda_layers,
-                 mda_contexts=m.mda_contexts, pretrained=m.pretrained)
+                 mda_contexts=m.mda_contexts, pretrained="none" if m.init_from else m.pretrained)
     if cfg.train.sync_bn:
         if not rt.distributed or rt.device.type != "cuda":
             raise ConfigError("'train.sync_bn: true' needs a multi-GPU torchrun launch")

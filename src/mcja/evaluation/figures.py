@@ -17,7 +17,7 @@ from mcja.evaluation.metrics import cosine_distance
 from mcja.evaluation.verification import equal_error_rate
 from mcja.utils.io import atomic_path
 
-BINS = np.linspace(-1.0, 1.0, 201)  # cosine similarity bins
+BINS = np.linspace(-1.0, 1.0, 101)  # cosine similarity bins
 _ROWS = 1024  # rows per similarity block: bounded memory on whole test sets
 
 
@@ -56,7 +56,7 @@ def roc_plot(result: dict[str, Any], out_path: str | os.PathLike, title: str = "
     ax.set(xscale="log", xlim=(low, 1), ylim=(0, 100.5), xlabel="false positive rate (different-id pairs accepted)",
            ylabel="true positive rate (%)", title=title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     return save_figure(fig, out_path)
 
 

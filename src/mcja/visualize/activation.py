@@ -2,7 +2,7 @@
 
 The score explained is the cosine similarity to a reference feature (a matched image's), the logit of a
 training identity, or else the squared norm of the pooled layer4 feature. Map = ReLU(sum over channels of mean-gradient x activation),
-upsampled bilinearly to the input size and scaled to 0..1 per image.
+upsampled bilinearly to the input size and stretched to 0..1 per image (min to max).
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def activation_maps(model: nn.Module, images: Tensor, reference: Tensor | None =
     weights = grad.mean(dim=(2, 3), keepdim=True)  # one weight per channel: its mean gradient
     cam = F.relu((weights * act).sum(dim=1, keepdim=True)).detach()
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    peak = cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-    return (cam / peak).cpu().numpy().astype(np.float32)
+    low = cam.flatten(1).amin(dim=1)[:, None, None]
+    span = (cam.flatten(1).amax(dim=1)[:, None, None] - low).clamp_min(1e-12)
+    return ((cam - low) / span).cpu().numpy().astype(np.float32)
 
 
 def _explained_score(model: nn.Module, feats: Tensor, act: Tensor, reference: Tensor | None,
@@ -94,7 +95,7 @@ def activation_figure(images: np.ndarray, cams: np.ndarray, captions: Sequence[s
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("activation overlay")
     mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
-    fig.colorbar(mappable, ax=axes[1, :].tolist(), fraction=0.04, label="activation (scaled to 1 per image)")
+    fig.colorbar(mappable, ax=axes[1, :].tolist(), fraction=0.04, label="activation (0 = image minimum, 1 = maximum)")
     fig.suptitle(title)
     return save_figure(fig, out_path)
 
