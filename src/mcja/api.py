@@ -132,3 +132,11 @@ def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress:
     from mcja.demo import DemoSettings, run_demo
 
     return run_demo(out, DemoSettings(**settings), overrides, progress=progress)
+
+
+def ablate(config: str | Path = "sysu.yaml", variants: str | Sequence[str] = "all", overrides: Sequence[str] = (),
+           out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """The ablation variants trained one by one (resumable), then their comparison table (see `mcja.engine.ablation`)."""
+    from mcja.engine.ablation import run_ablation
+
+    return run_ablation(config, variants, overrides, out, progress=progress)

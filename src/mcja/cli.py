@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "mcja.commands.inference",
     "mcja.commands.model",
     "mcja.commands.visualize",
+    "mcja.commands.ablate",
 )
 
 EPILOG = """examples:
