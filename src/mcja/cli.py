@@ -28,6 +28,8 @@ EPILOG = """examples:
   mcja test --checkpoint runs/sysu/best.pt --dataset sysu --root /data/SYSU-MM01 --mser
   mcja data-info --dataset regdb --root /data/RegDB --trial 3
   mcja search --checkpoint best.pt --query q.jpg --gallery gallery/ --out results/
+  mcja test --checkpoint best.pt --dataset sysu --root /data/SYSU-MM01 --figures 5   # + figures, verification
+  mcja ablate --config sysu.yaml --variants all data.root=/data/SYSU-MM01
 run `mcja VERB --help` for a verb's options and examples."""
 
 
