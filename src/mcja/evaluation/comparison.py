@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from mcja.evaluation.report import RERANK_LABEL
 
 KEYS = (("r1", "R1"), ("mAP", "mAP"), ("mINP", "mINP"))
-PARTS = (("plain", ""), ("mser", f" {RERANK_LABEL}"))
+PARTS = (("plain", "", "plain ranking"), ("mser", f" {RERANK_LABEL}", "MSER re-ranked"))
 
 
 def _delta(value: float, base: float | None) -> str:
@@ -35,12 +35,13 @@ def comparison_report(runs: Mapping[str, Mapping[str, Any]], title: str, baselin
     """The markdown report: a section per part (plain, MSER re-ranked) and a table per setting in it."""
     baseline = baseline if baseline in runs else None
     note = f"Δ: change against `{baseline}` in points." if baseline else "No baseline run: changes are left blank."
-    out = [f"# {title}", "", note, ""]
-    for part, suffix in PARTS:
+    out = [f"# {title}", "", "Each run's selected model on the whole test protocol (SYSU-MM01 and LLCM: mean over "
+           f"the gallery trials). {note}", ""]
+    for part, suffix, heading in PARTS:
         settings = [s for r in runs.values() for s in r.get(part, {})]
         if not settings:
             continue
-        out += [f"## {part if part == 'plain' else 'MSER'}{suffix}", ""]
+        out += [f"## {heading}", ""]
         for setting in dict.fromkeys(settings):  # first-seen order, no repeats
             out += [f"### {setting}{suffix}", ""] + setting_table(runs, part, setting, baseline) + [""]
     return "\n".join(out)
