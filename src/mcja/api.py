@@ -50,10 +50,12 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
 
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
-         device: str = "auto", trials: int = 10, progress: bool = True, figures: int = 0) -> dict[str, Any]:
+         device: str = "auto", trials: int = 10, progress: bool = True, figures: int = 0,
+         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2)) -> dict[str, Any]:
     """The dataset's whole test protocol for a trained model (ours or a reference-code state dict).
 
-    Adds a verification section to results.md; `figures=N` also draws the figures for N queries beside it.
+    Adds a verification section (TPR and threshold at each of `fprs`) to results.md; `figures=N` also draws the
+    figures for N queries beside it.
     """
     from mcja.data.readers import load_dataset
     from mcja.engine.checkpoint import checkpoint_config
@@ -73,7 +75,7 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     from mcja.visualize.protocol import report_extras
 
     extras = report_extras(out_dir, results.pop("features"), eval_data.vis, eval_data.ir, results, figures,
-                           eval_data.protocol, model.float(), cfg.data.image_size)
+                           eval_data.protocol, model.float(), cfg.data.image_size, fprs)
     results["verification"], results["figures"] = extras["verification"], extras["figures"]
     return results
 

@@ -49,8 +49,9 @@ def test_visualize_feature_files_and_activation_maps(sysu_root, tmp_path):
         assert main(["extract", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
                      "--split", split, "--out", npz, "--quiet"]) == 0
     vis_out = tmp_path / "vis"
-    assert main(["visualize", *files, "--out", str(vis_out), "--figures", "1"]) == 0
+    assert main(["visualize", *files, "--out", str(vis_out), "--figures", "1", "--fpr", "0.05"]) == 0
     report = (vis_out / "results.md").read_text()
+    assert "| FPR = 0.05 |" in report and "FPR = 0.01" not in report  # the chosen operating point only
     assert "## Verification" in report and "figures/similarity.png" in report and "figures/tsne.png" in report
     assert (vis_out / "figures" / "roc.png").exists() and list((vis_out / "figures").glob("ranked_hardest_*.png"))
     cam = tmp_path / "cam.png"

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figures", type=int, nargs="?", const=5, default=0, metavar="N",
                    help="also draw figures beside results.md: ranked lists of N random and N hardest queries "
                         "(default 5), CMC, similarity histograms, ROC, t-SNE, activation maps")
+    p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
+                   help="verification: the false positive rates to report TPR and threshold at (default 1e-4 1e-3 1e-2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_test)
 
@@ -80,7 +82,7 @@ def _test(args: argparse.Namespace) -> int:
     size = [int(v) for v in args.size.lower().split("x")] if args.size else None
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=size, batch_size=args.batch_size, device=args.device, trials=args.trials,
-                       progress=not args.quiet, figures=args.figures)
+                       progress=not args.quiet, figures=args.figures, fprs=args.fpr)
     print_results(results)
     print_verification(results["verification"])
     for path in results["figures"][:1]:

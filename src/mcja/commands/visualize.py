@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("features", nargs="*", metavar="FEATURES.npz", help="`mcja extract` outputs (both modalities in all)")
     p.add_argument("--out", required=True, help="a folder for results.md + figures/, or the PNG of activation maps")
     p.add_argument("--figures", type=int, default=5, metavar="N", help="ranked lists of N random and N hardest queries")
+    p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
+                   help="verification: the false positive rates to report TPR and threshold at")
     p.add_argument("--checkpoint", help="with --images: draw activation maps of these images")
     p.add_argument("--images", nargs="+", help="image files for activation maps")
     p.add_argument("--size", type=model_size, default=None, help="input HxW (default: the checkpoint's)")
@@ -45,7 +47,7 @@ def _visualize(args: argparse.Namespace) -> int:
     from mcja.engine.report import print_results, print_verification
     from mcja.visualize.features import visualize_features
 
-    out = visualize_features(args.features, args.out, figures=args.figures)
+    out = visualize_features(args.features, args.out, figures=args.figures, fprs=args.fpr)
     print_results({"label": "infrared->visible", "plain": out["plain"]})
     print_verification(out["verification"])
     print(f"report       {out['out'] / 'results.md'} ({len(out['figures'])} figures)")

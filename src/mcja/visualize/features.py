@@ -13,6 +13,7 @@ import torch
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.errors import DatasetError
 from mcja.evaluation import evaluate_pair
+from mcja.evaluation.verification import TARGET_FPRS
 
 NEEDED = ("features", "paths", "pids", "modalities")
 
@@ -55,7 +56,8 @@ def split_modalities(data: dict[str, np.ndarray], source: str) -> tuple[dict[str
     return out[0], out[1]
 
 
-def visualize_features(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, figures: int = 5) -> dict[str, Any]:
+def visualize_features(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, figures: int = 5,
+                       fprs: Sequence[float] = TARGET_FPRS) -> dict[str, Any]:
     """Infrared-to-visible metrics, verification and (figures > 0) the figures, into out_dir/results.md."""
     from mcja.evaluation.report import write_report
     from mcja.visualize.protocol import report_extras
@@ -68,7 +70,7 @@ def visualize_features(paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
     write_report(out_dir / "results", f"features of {source}", results["plain"])
     features = {"visible": torch.from_numpy(vis["features"]).unsqueeze(0),
                 "infrared": torch.from_numpy(ir["features"]).unsqueeze(0)}
-    extras = report_extras(out_dir, features, vis, ir, results, figures)
+    extras = report_extras(out_dir, features, vis, ir, results, figures, fprs=fprs)
     return {**results, **extras, "out": out_dir}
 
 

@@ -18,7 +18,7 @@ import torch
 from mcja.errors import MCJAError
 from mcja.evaluation import REGDB_MSER, cmc_plot, pair_distance
 from mcja.evaluation.figures import roc_plot, similarity_histograms, tsne_plot
-from mcja.evaluation.verification import verification, verification_json, verification_table
+from mcja.evaluation.verification import TARGET_FPRS, verification, verification_json, verification_table
 from mcja.utils.io import atomic_write_json, atomic_write_text
 from mcja.visualize.ranked import choose_queries, protocol_ranked_lists
 
@@ -132,11 +132,13 @@ def add_to_report(stem: Path, ver: dict[str, Any], links: Sequence[Link] = (), n
 
 def report_extras(out_dir: str | Path, features: Mapping[str, torch.Tensor], vis: Columns, ir: Columns,
                   results: Mapping[str, Any], figures: int = 0, protocol: str = "pair",
-                  model: torch.nn.Module | None = None, image_size: Sequence[int] | None = None) -> dict[str, Any]:
-    """Verification (always) and, with figures > 0, every figure; both added to out_dir/results.md and .json."""
+                  model: torch.nn.Module | None = None, image_size: Sequence[int] | None = None,
+                  fprs: Sequence[float] = TARGET_FPRS) -> dict[str, Any]:
+    """Verification (always; TPR and threshold at each of `fprs`) and, with figures > 0, every figure; both added
+    to out_dir/results.md and .json."""
     out_dir = Path(out_dir)
     ir_feats, vis_feats = features["infrared"], features["visible"]
-    ver = verification(ir_feats[0], ir["pids"], vis_feats[0], vis["pids"])
+    ver = verification(ir_feats[0], ir["pids"], vis_feats[0], vis["pids"], fprs)
     links, notes = [], []
     if figures > 0:
         links, notes = write_figures(out_dir, ir_feats, ir, vis_feats, vis, results, ver, figures, protocol, model,
