@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mcja.cli import main
@@ -14,10 +15,16 @@ TINY = ["data.image_size=[64,32]", "data.p_size=4", "data.k_size=4", "augment.pa
         "optim.epochs=1", "train.steps_per_epoch=2", "eval.start=1", "eval.every=0", "eval.trials=2", "eval.mser=false"]
 
 
-def test_test_with_figures_writes_and_links_every_figure(sysu_root, tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "--config", "demo.yaml", "--out", str(run), "--quiet", f"data.root={sysu_root}",
-                 f"data.cache_dir={tmp_path / 'c'}", *TINY]) == 0
+@pytest.fixture(scope="module")
+def run(sysu_root, tmp_path_factory):
+    """A tiny trained run folder, shared by this module's tests."""
+    tmp = tmp_path_factory.mktemp("figures")
+    assert main(["train", "--config", "demo.yaml", "--out", str(tmp / "run"), "--quiet", f"data.root={sysu_root}",
+                 f"data.cache_dir={tmp / 'c'}", *TINY]) == 0
+    return tmp / "run"
+
+
+def test_test_with_figures_writes_and_links_every_figure(run, sysu_root, tmp_path, capsys):
     out = tmp_path / "test"
     assert main(["test", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
                  "--out", str(out), "--trials", "2", "--mser", "--figures", "2", "--quiet"]) == 0
@@ -40,10 +47,7 @@ def test_test_with_figures_writes_and_links_every_figure(sysu_root, tmp_path, ca
         assert Image.open(out / "figures" / name).size[0] > 200
 
 
-def test_visualize_feature_files_and_activation_maps(sysu_root, tmp_path):
-    run = tmp_path / "run"
-    assert main(["train", "--config", "demo.yaml", "--out", str(run), "--quiet", f"data.root={sysu_root}",
-                 f"data.cache_dir={tmp_path / 'c'}", *TINY]) == 0
+def test_visualize_feature_files_and_activation_maps(run, sysu_root, tmp_path):
     files = [str(tmp_path / f"{split}.npz") for split in ("query", "gallery")]
     for split, npz in zip(("query", "gallery"), files):
         assert main(["extract", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
