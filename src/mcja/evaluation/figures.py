@@ -91,7 +91,7 @@ def similarity_histograms(query_feats: Any, query_ids: Any, gallery_feats: Any, 
 
     Returns the figure path and each panel's (binned) EER in percent with its threshold.
     """
-    q, g = as_views(query_feats)[0].numpy(), as_views(gallery_feats)[0].numpy()
+    q, g = to_numpy(as_views(query_feats)[0]), to_numpy(as_views(gallery_feats)[0])
     qids, gids = labels(query_ids, "query_ids", len(q)), labels(gallery_ids, "gallery_ids", len(g))
     panels = {f"cross-modality ({names[0]} vs {names[1]})": _pair_histograms(q, qids, g, gids),
               f"within modality ({names[0]} pairs and {names[1]} pairs)":
@@ -122,7 +122,7 @@ def tsne_plot(features: Any, ids: Any, modality: Any, out_path: str | os.PathLik
         from sklearn.manifold import TSNE
     except ImportError:
         raise MCJAError("the t-SNE figure needs scikit-learn: pip install 'mcja[figures]'") from None
-    x = as_views(features)[0].numpy()
+    x = to_numpy(as_views(features)[0])
     pids, mods = labels(ids, "ids", len(x)), labels(modality, "modality", len(x))
     chosen = np.sort(np.random.default_rng(seed).choice(np.unique(pids), min(num_ids, len(np.unique(pids))), replace=False))
     keep = np.isin(pids, chosen)
