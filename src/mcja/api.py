@@ -56,9 +56,13 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
 
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
-         device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto") -> dict[str, Any]:
-    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict); `amp`: auto
-    (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32)."""
+         device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto", figures: int = 0,
+         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2)) -> dict[str, Any]:
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict).
+
+    Adds a verification section (TPR and threshold at each of `fprs`) to results.md; `figures=N` also draws the
+    figures for N queries beside it. `amp`: auto (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32).
+    """
     from mcja.data.readers import load_dataset
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
     from mcja.engine.runtime import setup_runtime
@@ -75,8 +79,13 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     rt = setup_runtime(device, amp=amp, channels_last=True, inference=True)
     model = load_model(ckpt).to(rt.device)
     eval_data = prepare_eval_data(cfg, data, None, progress=progress)
-    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress)
+    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress, keep_features=True)
     written = write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
+    from mcja.visualize.protocol import report_extras
+
+    extras = report_extras(out_dir, results.pop("features"), eval_data.vis, eval_data.ir, results, figures,
+                           eval_data.protocol, model.float(), cfg.data.image_size, fprs)
+    results["verification"], results["figures"] = extras["verification"], extras["figures"]
     return {**results, "written": [str(p) for p in written]}
 
 
@@ -156,3 +165,11 @@ def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress:
     from mcja.demo import DemoSettings, run_demo
 
     return run_demo(out, DemoSettings(**settings), overrides, progress=progress)
+
+
+def ablate(config: str | Path = "sysu.yaml", variants: str | Sequence[str] = "all", overrides: Sequence[str] = (),
+           out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """The ablation variants trained one by one (resumable), then their comparison table (see `mcja.engine.ablation`)."""
+    from mcja.engine.ablation import run_ablation
+
+    return run_ablation(config, variants, overrides, out, progress=progress)

@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "mcja.commands.model",
     "mcja.commands.index",
     "mcja.commands.serve",
+    "mcja.commands.visualize",
+    "mcja.commands.ablate",
 )
 
 EPILOG = """examples:
@@ -31,6 +33,8 @@ EPILOG = """examples:
   mcja search --checkpoint best.pt --query q.jpg --gallery gallery/ --out results/
   mcja index build --checkpoint best.pt --images /archive --out archive.idx   # archive-scale search (FAISS)
   mcja serve archive.idx                      # search service + web page at http://127.0.0.1:8000/
+  mcja test --checkpoint best.pt --dataset sysu --root /data/SYSU-MM01 --figures 5   # + figures, verification
+  mcja ablate --config sysu.yaml --variants all data.root=/data/SYSU-MM01
 run `mcja VERB --help` for a verb's options and examples."""
 
 

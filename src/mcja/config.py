@@ -53,6 +53,8 @@ class ModelConfig:
     last_stride: int = 2
     mda_layers: list[int] = field(default_factory=lambda: [0, 2, 3, 0])
     mda_contexts: int = 2  # 2 for SYSU-MM01, 12 for RegDB
+    init_from: str = ""  # fine-tune: a trained checkpoint (ours or the reference's) to start from
+    reset_mda: bool = False  # with init_from: re-initialise MDA's masks when the number of contexts differs
 
 
 @dataclass

@@ -4,7 +4,6 @@ validation selection, and that a short training actually learns."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from mcja import GalleryIndex

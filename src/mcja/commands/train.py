@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_verb(sub, "test", "evaluate a checkpoint with a dataset's whole test protocol", """
   mcja test --checkpoint runs/sysu/best.pt --dataset sysu --root /data/SYSU-MM01 --mser
   mcja test --checkpoint regdb_model_best.pth --dataset regdb --root /data/RegDB --trial 1   # a reference-code checkpoint
-  mcja test --checkpoint best.pt --dataset llcm --root /data/LLCM --out results/llcm""")
+  mcja test --checkpoint best.pt --dataset llcm --root /data/LLCM --out results/llcm
+  mcja test --checkpoint mcja-demo/run/best.pt --dataset sysu --root mcja-demo/data --mser --figures 5""")
     p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
     p.add_argument("--dataset", required=True, choices=("sysu", "regdb", "llcm", "folder"))
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
@@ -41,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")
     add_amp_option(p)
+    p.add_argument("--figures", type=int, nargs="?", const=5, default=0, metavar="N",
+                   help="also draw figures beside results.md: ranked lists of N random and N hardest queries "
+                        "(default 5), CMC, similarity histograms, ROC, t-SNE, activation maps")
+    p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
+                   help="verification: the false positive rates to report TPR and threshold at (default 1e-4 1e-3 1e-2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_test)
 
@@ -72,11 +78,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from mcja import api
-    from mcja.engine.report import print_results
+    from mcja.engine.report import print_results, print_verification
 
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
-                       progress=not args.quiet, amp=args.amp)
+                       progress=not args.quiet, amp=args.amp, figures=args.figures, fprs=args.fpr)
     print_results(results)
+    print_verification(results["verification"])
+    for path in results["figures"][:1]:
+        print(f"figures      {path.parent} ({len(results['figures'])} files, linked from results.md)")
     print(f"\nresults written to {' and '.join(results['written'])}")
     return 0

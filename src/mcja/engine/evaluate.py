@@ -94,10 +94,11 @@ def _sysu_perm(dataset: VIDataset) -> Any:
 
 
 def evaluate_model(model: torch.nn.Module, data: EvalData, rt: Runtime, cfg: Config, mser: bool = False,
-                   full: bool = True, progress: bool = False) -> dict[str, Any]:
+                   full: bool = True, progress: bool = False, keep_features: bool = False) -> dict[str, Any]:
     """Plain-ranking results (and MSER re-ranked ones, kept apart) of `model` on `data`.
 
     `full=False` evaluates only the setting used for model selection (SYSU-MM01 all-search single-shot).
+    `keep_features` adds {"visible": [V, N, D], "infrared": [1, N, D]} under "features" (figures, verification).
     """
     bs = cfg.eval.batch_size
     vis = extract_features(model, data.visible, rt, bs, views=4 if mser else 1, desc="visible features", progress=progress)
@@ -106,6 +107,8 @@ def evaluate_model(model: torch.nn.Module, data: EvalData, rt: Runtime, cfg: Con
                            "plain": run_protocol(data, vis[:1], ir, None, full)}
     if mser:  # minutes on the real datasets: show the trials going by
         out["mser"] = run_protocol(data, vis, ir, "mser", full, progress=progress)
+    if keep_features:
+        out["features"] = {"visible": vis, "infrared": ir}
     return out
 
 

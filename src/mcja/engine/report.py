@@ -40,6 +40,13 @@ def print_results(results: Mapping[str, Any]) -> None:
         print("\n".join(results_lines(results["mser"], f"{label} (MSER re-ranked)")))
 
 
+def print_verification(ver: Mapping[str, Any]) -> None:
+    """TPR at each target FPR and the equal error rate, one line."""
+    points = ", ".join(f"{tpr:.2f}% at FPR {fpr}" for fpr, tpr in ver["tpr_at_fpr"].items())
+    print(f"\nverification (cross-modality pairs): TPR {points}; EER {ver['eer']:.2f}% "
+          f"(cosine threshold {ver['eer_threshold']:.3f})")
+
+
 def print_run_summary(summary: Any) -> None:
     """The end-of-training block: where the run is, how long it took, the selected epoch and its results."""
     print()

@@ -25,6 +25,7 @@ from mcja.engine.runtime import Runtime, inference_runtime, seed_everything, set
 from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
 from mcja.models import MCJA, load_model
+from mcja.models.finetune import init_from_checkpoint
 from mcja.models.reader import Checkpoint
 from mcja.utils.io import atomic_write_text, ensure_writable_dir
 
@@ -86,9 +87,14 @@ def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpo
     loader = _train_loader(cfg, train_set, rt, progress)
     eval_data = prepare_eval_data(cfg, dataset, val, progress=progress) if rt.is_main else None
     model = _build_model(cfg, train_set.num_train_ids, rt)  # missing ImageNet weights fail before any folder exists
+    # a resumed run has its own weights in last.pt; a bad init_from checkpoint fails before any folder exists
+    notes = init_from_checkpoint(model, cfg.model.init_from, cfg.model.reset_mda) \
+        if cfg.model.init_from and resume is None else []
     folder = nullcontext(Path(run_dir)) if resume is not None else new_run_folder(cfg, run_dir, rt)
     with folder as out:
         logger = RunLogger(out, enabled=rt.is_main, tensorboard=cfg.train.tensorboard)
+        for note in notes:
+            logger.echo(f"init_from: {note}")
         if rt.is_main:
             atomic_write_text(out / "config.yaml", cfg.to_yaml())  # on resume too: it records what runs now
         trainer = Trainer(cfg=cfg, rt=rt, run_dir=out, model=model, train_loader=loader, eval_data=eval_data,
@@ -164,7 +170,7 @@ def _train_loader(cfg: Config, dataset: VIDataset, rt: Runtime, progress: bool) 
 def _build_model(cfg: Config, num_classes: int, rt: Runtime) -> MCJA:
     m = cfg.model
     model = MCJA(num_classes, depth=m.depth, last_stride=m.last_stride, mda_layers=m.mda_layers,
-                 mda_contexts=m.mda_contexts, pretrained=m.pretrained)
+                 mda_contexts=m.mda_contexts, pretrained="none" if m.init_from else m.pretrained)
     if cfg.train.sync_bn:
         if not rt.distributed or rt.device.type != "cuda":
             raise ConfigError("'train.sync_bn: true' needs a multi-GPU torchrun launch")

@@ -1,4 +1,5 @@
-"""Evaluation of VI-ReID features: metrics, the SYSU-MM01 / RegDB / LLCM protocols, MSER re-ranking, reports.
+"""Evaluation of VI-ReID features: metrics, the SYSU-MM01 / RegDB / LLCM protocols, MSER re-ranking, verification,
+reports and feature-only figures (`mcja.evaluation.figures`).
 
 Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine.
 """
@@ -10,6 +11,7 @@ from mcja.evaluation.mser import mser_rerank
 from mcja.evaluation.pictures import cmc_plot, ranked_list_image, ranked_list_pictures, save_ranked_list
 from mcja.evaluation.regdb import REGDB_MSER, evaluate_regdb, regdb_summary
 from mcja.evaluation.report import results_json, results_table, write_report
+from mcja.evaluation.verification import equal_error_rate, roc_curve, tpr_at_fpr, verification
 from mcja.evaluation.sysu import (
     GALLERY_CAMS,
     SYSU_SETTINGS,
@@ -50,4 +52,8 @@ __all__ = [
     "sysu_trial_gallery",
     "sysu_trial_masks",
     "write_report",
+    "equal_error_rate",
+    "roc_curve",
+    "tpr_at_fpr",
+    "verification",
 ]

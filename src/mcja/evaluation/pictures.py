@@ -12,7 +12,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mcja.errors import MCJAError
 from mcja.evaluation._arrays import labels, to_numpy
 from mcja.utils.io import atomic_path
 
@@ -38,23 +37,28 @@ def ranked_list_image(
     scores: Sequence[float] | None = None,
     correct: Sequence[bool] | None = None,
     size: tuple[int, int] = THUMB,
+    captions: Sequence[str] | None = None,
+    query_caption: str = "query",
 ) -> Image.Image:
     """Query (blue border) then ranked gallery thumbnails: green/red border when `correct` says, grey if None.
 
-    The score of each gallery item is written under it.
+    The score of each gallery item is written under it, then its caption (e.g. id and camera) when given.
     """
     n = len(gallery_paths)
     tile_w, tile_h = size[1] + 2 * BORDER, size[0] + 2 * BORDER
-    canvas = Image.new("RGB", ((n + 1) * (tile_w + GAP) + 2 * GAP, tile_h + TEXT_H + 2 * GAP), WHITE)
+    text_h = TEXT_H * (2 if captions is not None else 1)
+    canvas = Image.new("RGB", ((n + 1) * (tile_w + GAP) + 2 * GAP, tile_h + text_h + 2 * GAP), WHITE)
     draw = ImageDraw.Draw(canvas)
     canvas.paste(_thumb(query_path, BLUE, size), (GAP, GAP))
-    draw.text((GAP, GAP + tile_h + 1), "query", fill=(0, 0, 0))
+    draw.text((GAP, GAP + tile_h + 1), query_caption, fill=(0, 0, 0))
     for i, path in enumerate(gallery_paths):
         colour = GREY if correct is None else (GREEN if correct[i] else RED)
         x = GAP + (i + 1) * (tile_w + GAP) + GAP  # an extra gap separates the query from its list
         canvas.paste(_thumb(path, colour, size), (x, GAP))
         if scores is not None:
             draw.text((x, GAP + tile_h + 1), f"{scores[i]:.3f}", fill=(0, 0, 0))
+        if captions is not None:
+            draw.text((x, GAP + tile_h + 1 + TEXT_H), captions[i], fill=(0, 0, 0))
     return canvas
 
 
@@ -107,15 +111,10 @@ def ranked_list_pictures(
 
 def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: int = 20, title: str = "CMC") -> Path:
     """Plot CMC curves (label -> curve in percent, rank 1 first) to a PNG; needs matplotlib (`mcja[plot]`)."""
-    try:
-        import matplotlib
+    from mcja.evaluation.figures import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        raise MCJAError("CMC plots need matplotlib: pip install 'mcja[plot]'") from None
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = pyplot().subplots(figsize=(5, 4))
+    from matplotlib.ticker import MaxNLocator  # after pyplot(): that says which extra is missing
     for label, curve in curves.items():
         c = np.asarray(curve, dtype=float)[:max_rank]
         ax.plot(np.arange(1, len(c) + 1), c, marker="o", markersize=3, label=label)
@@ -123,7 +122,4 @@ def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: i
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return Path(out_path)
+    return save_figure(fig, out_path)

@@ -1,0 +1,65 @@
+"""`mcja test --figures N` and `mcja visualize`: every figure written and linked, the verification section present."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mcja.cli import main
+
+TINY = ["data.image_size=[64,32]", "data.p_size=4", "data.k_size=4", "augment.padding=2", "train.device=cpu",
+        "optim.epochs=1", "train.steps_per_epoch=2", "eval.start=1", "eval.every=0", "eval.trials=2", "eval.mser=false"]
+
+
+@pytest.fixture(scope="module")
+def run(sysu_root, tmp_path_factory):
+    """A tiny trained run folder, shared by this module's tests."""
+    tmp = tmp_path_factory.mktemp("figures")
+    assert main(["train", "--config", "demo.yaml", "--out", str(tmp / "run"), "--quiet", f"data.root={sysu_root}",
+                 f"data.cache_dir={tmp / 'c'}", *TINY]) == 0
+    return tmp / "run"
+
+
+def test_test_with_figures_writes_and_links_every_figure(run, sysu_root, tmp_path, capsys):
+    out = tmp_path / "test"
+    assert main(["test", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
+                 "--out", str(out), "--trials", "2", "--mser", "--figures", "2", "--quiet"]) == 0
+    assert "verification (cross-modality pairs): TPR" in capsys.readouterr().out
+    figs = {p.name for p in (out / "figures").iterdir()}
+    settings = ("all_search_single_shot", "all_search_multi_shot", "indoor_search_single_shot", "indoor_search_multi_shot")
+    expected = {"roc.png", "similarity.png", "tsne.png", *(f"cmc_{s}.png" for s in settings)}
+    assert expected <= figs
+    assert sum(f.startswith("ranked_random_") for f in figs) == 2 and sum(f.startswith("ranked_hardest_") for f in figs) == 2
+    assert sum(f.startswith("activation_") for f in figs) == 2
+    report = (out / "results.md").read_text()
+    linked = set(re.findall(r"!\[[^]]*\]\(figures/([^)]+)\)", report))
+    assert linked == figs  # every figure linked, no dangling link
+    assert "## Verification (cross-modality pairs)" in report and "equal error rate" in report
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["verification"]["tpr_at_fpr"]) == {"0.0001", "0.001", "0.01"}
+    ranked = Image.open(next((out / "figures").glob("ranked_random_*.png")))
+    assert ranked.size[1] > 2 * 64  # two rows: plain and MSER re-ranked
+    for name in figs:
+        assert Image.open(out / "figures" / name).size[0] > 200
+
+
+def test_visualize_feature_files_and_activation_maps(run, sysu_root, tmp_path):
+    files = [str(tmp_path / f"{split}.npz") for split in ("query", "gallery")]
+    for split, npz in zip(("query", "gallery"), files):
+        assert main(["extract", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
+                     "--split", split, "--out", npz, "--quiet"]) == 0
+    vis_out = tmp_path / "vis"
+    assert main(["visualize", *files, "--out", str(vis_out), "--figures", "1", "--fpr", "0.05"]) == 0
+    report = (vis_out / "results.md").read_text()
+    assert "| FPR = 0.05 |" in report and "FPR = 0.01" not in report  # the chosen operating point only
+    assert "## Verification" in report and "figures/similarity.png" in report and "figures/tsne.png" in report
+    assert (vis_out / "figures" / "roc.png").exists() and list((vis_out / "figures").glob("ranked_hardest_*.png"))
+    cam = tmp_path / "cam.png"
+    imgs = sorted(str(p) for p in (sysu_root / "cam1").rglob("*.jpg"))[:3]
+    assert main(["visualize", "--checkpoint", str(run / "best.pt"), "--images", *imgs, "--out", str(cam)]) == 0
+    assert Image.open(cam).size[0] > 200
+    assert np.asarray(Image.open(cam)).std() > 0
