@@ -189,3 +189,24 @@ def test_an_unwritable_output_folder_fails_before_any_work(tiny_config, monkeypa
     monkeypatch.setattr("mcja.engine.run._load_data", lambda cfg: pytest.fail("data was read"))
     with pytest.raises(ConfigError, match="--out /proc/mcja-run"):
         train(tiny_config(), run_dir="/proc/mcja-run", progress=False)
+
+
+def test_a_resume_after_an_epochs_last_step_logs_no_empty_epoch(tiny_config, tmp_path, monkeypatch):
+    """Stopped right after step 3 of 3 of epoch 1: the resumed run trains nothing more in epoch 1, so it must not
+    log an epoch record averaging zero steps (loss 0, 0 images/s)."""
+    cfg = tiny_config()
+    with monkeypatch.context() as m:
+        original = Trainer._train_step
+
+        def stop_after_step_3(self, batch, epoch, step):
+            out = original(self, batch, epoch, step)
+            if self.state.global_step + 1 == 3:
+                self.request_stop()
+            return out
+
+        m.setattr(Trainer, "_train_step", stop_after_step_3)
+        with pytest.raises(trainer_mod.TrainingInterrupted):
+            train(cfg, run_dir=tmp_path / "r", progress=False)
+    api.resume(tmp_path / "r", progress=False)
+    epochs = [r for r in _records(tmp_path / "r") if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [2] and epochs[0]["loss"] > 0

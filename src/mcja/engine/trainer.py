@@ -197,7 +197,10 @@ class Trainer:
         bar.close()
         took = time.perf_counter() - began
         self.state.elapsed += took
-        n = max(total - start, 1)
+        n = total - start
+        if n <= 0:  # resumed from a save after this epoch's last step: nothing ran, so nothing to average
+            self.logger.echo(f"epoch {epoch + 1:>3}/{self.cfg.optim.epochs}  its {total} steps ran before the resume")
+            return
         self.logger.log({"kind": "epoch", "epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0],
                          "loss": sums["loss"] / n, "loss_id": sums["id"] / n, "loss_cmr": sums["cmr"] / n,
                          "images_per_s": seen / max(took, 1e-9), "seconds": took}, step=self.state.global_step)
