@@ -30,6 +30,7 @@ def test_train_then_test_writes_reports_with_mser_apart(sysu_root, tmp_path, cap
     assert "training finished" in printed and "MSER re-ranked" in printed
     assert "eval after epoch 1: rank-1" in printed and "selected: best.pt is now this epoch" in printed
     report = (run / "results.md").read_text()
+    assert "## Verification" in report and "equal error rate" in report  # as `mcja test` writes it
     plain, reranked = report.split("(MSER re-ranked)", 1)
     for setting in ("all-search single-shot", "all-search multi-shot", "indoor-search single-shot", "indoor-search multi-shot"):
         assert setting in plain and setting in reranked

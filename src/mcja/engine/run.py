@@ -28,6 +28,7 @@ from mcja.models import MCJA, load_model
 from mcja.models.finetune import init_from_checkpoint
 from mcja.models.reader import Checkpoint
 from mcja.utils.io import atomic_write_text, ensure_writable_dir
+from mcja.visualize.protocol import report_extras
 
 
 # Settings a resumed run cannot change: the weights, the data and the sampler position depend on them.
@@ -132,8 +133,10 @@ def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime
     model = load_model(path, map_location=rt.device).to(rt.device)
     test_data = prepare_eval_data(cfg, dataset, None, progress=progress)
     results = evaluate_model(model, test_data, inference_runtime(rt, cfg.train.amp), cfg, mser=cfg.eval.mser,
-                             full=True, progress=progress)
+                             full=True, progress=progress, keep_features=True)
     write_results(results, run_dir, title=f"{cfg.name}: {path.name}, {test_data.describe()}")
+    # the same verification section as `mcja test` (figures: `mcja test --figures N` on best.pt)
+    report_extras(run_dir, results.pop("features"), test_data.vis, test_data.ir, results, protocol=test_data.protocol)
     return results
 
 
