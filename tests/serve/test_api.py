@@ -211,3 +211,15 @@ def test_health_metrics_thumbnail(client) -> None:
     assert Image.open(io.BytesIO(r.content)).size == (16, 32)  # a 64x32 crop scaled to 32 high
     assert "MCJA" in client.get("/").text or "mcja" in client.get("/").text
     assert client.get("/docs").status_code == 200 and "/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_api_docs_need_no_internet(client) -> None:
+    """/docs loads Swagger UI from the service itself (an operator's machine may have no internet), and the asset
+    route serves its two files and nothing else."""
+    page = client.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript") and len(js.content) > 1e5
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    for probe in ("/docs-assets/swagger-ui-bundle.js.map", "/docs-assets/..%2F__init__.py", "/docs-assets/index.html"):
+        assert client.get(probe).status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,16 +24,19 @@ from mcja.serve.security import LOCAL_HOSTS, BodyLimit, RequestError, decode_upl
 from mcja.serve.service import SearchService
 
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
-OPEN_PATHS = {"/", "/docs", "/openapi.json", "/favicon.ico"} | {f"/static/{name}" for name in STATIC}
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+OPEN_PATHS = ({"/", "/docs", "/openapi.json", "/favicon.ico"} | {f"/static/{name}" for name in STATIC}
+              | {f"/docs-assets/{name}" for name in DOCS_ASSETS})
 TOKEN_COOKIE = "mcja_token"
 log = logging.getLogger("mcja.serve")
 
 
 def create_app(service: SearchService, token: str | None = None) -> FastAPI:
     """The application over `service`; with `token`, requests must carry `Authorization: Bearer <token>`."""
-    app = FastAPI(title="mcja serve", version=__version__, redoc_url=None,
+    app = FastAPI(title="mcja serve", version=__version__, redoc_url=None, docs_url=None,
                   description="Visible-infrared person re-identification search over a gallery index.")
     app.state.service = service
+    _docs_route(app)
     _guard(app, service, token)
     _errors(app)
     _search_routes(app, service)
@@ -40,6 +44,34 @@ def create_app(service: SearchService, token: str | None = None) -> FastAPI:
     _info_routes(app, service)
     app.add_middleware(BodyLimit, max_bytes=service.limits.max_bytes)
     return app
+
+
+def _docs_route(app: FastAPI) -> None:
+    """/docs (Swagger UI) from the assets of the swagger-ui-bundle package (serve extra), so the docs work on a
+    machine without internet; FastAPI's default (assets from a CDN) where that package is missing."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        swagger_ui_bundle = None
+    local = swagger_ui_bundle is not None
+    urls = {"swagger_js_url": "/docs-assets/swagger-ui-bundle.js", "swagger_css_url": "/docs-assets/swagger-ui.css",
+            "swagger_favicon_url": "/favicon.ico"} if local else {}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="mcja serve: API", **urls)
+
+    if local:
+        folder = Path(swagger_ui_bundle.swagger_ui_path)
+
+        @app.get("/docs-assets/{name}", include_in_schema=False)
+        def docs_asset(name: str) -> Response:
+            if name not in DOCS_ASSETS:  # a fixed list: nothing else of that folder is served
+                return JSONResponse({"detail": "not found"}, 404)
+            return Response((folder / name).read_bytes(), media_type=DOCS_ASSETS[name],
+                            headers={"Cache-Control": "max-age=86400"})
 
 
 def _guard(app: FastAPI, service: SearchService, token: str | None) -> None:
