@@ -40,6 +40,9 @@ PCA_DIM = 256
 # the structure's params ("candidates"), so a saved index is searched as it was tuned.
 REFINE = {"ivf": 200, "hnsw": 50}
 PQ_DIMS = 8  # feature dimensions per 4-bit PQ sub-quantizer of ivf
+# Fewer training images than this get 4-bit scalar codes instead (1 KiB per 2048-d image): PQ's k-means needs at
+# least 16 points per sub-quantizer, and such a small index's size does not matter.
+PQ_MIN_TRAIN = 1000
 INSTALL_HINT = "pip install 'mcja[index]' (or faiss-cpu; faiss-gpu on GPU machines)"
 _CHUNK = 32768  # feature rows converted to float32 at once
 
@@ -113,7 +116,12 @@ def _trained(faiss: Any, kind: str, dim: int, nlist: int, sample: np.ndarray) ->
     else:
         # the coarse quantizer assigns lists in PCA space (k-means too), the codes keep all dimensions
         quantizer = faiss.IndexPreTransform(pca, faiss.IndexFlatIP(pca.d_out))
-        index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, pq_subquantizers(dim), 4, faiss.METRIC_INNER_PRODUCT)
+        if len(sample) >= PQ_MIN_TRAIN:
+            index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, pq_subquantizers(dim), 4,
+                                             faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_4bit,
+                                                  faiss.METRIC_INNER_PRODUCT)
         index.train(sample)
     # a copy owned by FAISS alone: the Python objects above may be collected
     return faiss.deserialize_index(faiss.serialize_index(index))
