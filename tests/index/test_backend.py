@@ -110,9 +110,9 @@ def test_without_faiss_exact_kinds_work_and_approximate_ones_say_how_to_install(
         resolve_kind("lsh", 10)
 
 
-@pytest.mark.parametrize("dim, expected", [(2048, 256), (512, 64), (100, 10), (13, 1), (4, 1)])
+@pytest.mark.parametrize("dim, expected", [(2048, 512), (512, 128), (100, 25), (13, 1), (4, 1)])
 def test_pq_subquantizers_divide_the_dimension(dim, expected):
-    # hand-derived: the largest divisor of dim that is at most dim // 8 (at least 1)
+    # hand-derived: the largest divisor of dim that is at most dim // 4 (at least 1)
     assert pq_subquantizers(dim) == expected
 
 
@@ -124,7 +124,7 @@ def test_ivf_holds_fast_scan_pq_codes_and_stores_its_candidate_count(tmp_path):
     structure = build_structure(feats, ids, rows, "ivf")
     ivf = faiss.extract_index_ivf(structure.index)
     assert isinstance(faiss.downcast_index(ivf), faiss.IndexIVFPQFastScan)
-    assert ivf.code_size == 64 // 16  # 4 bits per 8 dimensions
+    assert ivf.code_size == 64 // 8  # 4 bits per 4 dimensions
     assert structure.params["candidates"] == REFINE["ivf"]
     assert list(structure.params)[0] == "nprobe"  # the build prints "FAISS ivf (nprobe ..."
     # updated in place as `mcja index update` does: a removed id is gone, a re-added one found first again
