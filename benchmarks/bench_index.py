@@ -7,12 +7,15 @@ images (log-normal sizes, median 20), each image = a shared mean direction + its
 (identity, camera)'s offset + its own noise. The weights are set so the same-id / different-id cosine spread
 matches features of the demo's trained ResNet-18 (see benchmarks/README.md), not tight clusters in noise.
 Queries are new images of archive identities (fresh noise, any camera), as a real query is.
-Usage: python benchmarks/bench_index.py [--sizes 100000 300000] [--queries 200] [--kinds ivf hnsw]
+`--kinds ivf-sq4` adds the ivf of the first release (4-bit scalar codes, 1 KiB per image, 50 candidates re-scored)
+for comparison with today's ivf (fast-scan PQ codes, 128 bytes per image, 200 candidates).
+Usage: python benchmarks/bench_index.py [--sizes 100000 300000] [--queries 200] [--kinds ivf ivf-sq4 hnsw]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -26,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_eval import machine  # noqa: E402
 
+from mcja.index import faiss_backend  # noqa: E402
 from mcja.index.faiss_backend import build_structure, exact_search, faiss_or_none, search_structure  # noqa: E402
 from mcja.index.features import FeatureFile  # noqa: E402
 
@@ -106,6 +110,20 @@ def spread(gen: ReidLike, feats: FeatureFile, n: int = 2000) -> str:
             f"{c[diff].std():.3f}")
 
 
+@contextlib.contextmanager
+def variant(kind: str):
+    """The concrete kind to build; for `ivf-sq4`, ivf with the first release's scalar codes and 50 candidates."""
+    if kind != "ivf-sq4":
+        yield kind
+        return
+    saved = faiss_backend.PQ_MIN_TRAIN, dict(faiss_backend.REFINE)
+    faiss_backend.PQ_MIN_TRAIN, faiss_backend.REFINE["ivf"] = 2**62, 50
+    try:
+        yield "ivf"
+    finally:
+        faiss_backend.PQ_MIN_TRAIN, faiss_backend.REFINE = saved
+
+
 def latency(fn, queries: np.ndarray, single: int) -> tuple[float, float, float]:
     """(p50 ms, p99 ms) of one query at a time over `single` queries, and queries/s in batches of 100."""
     times = []
@@ -170,7 +188,8 @@ def run_size(n: int, dim: int, n_queries: int, kinds: list[str], brute_max: int,
         gc.collect()
     for kind in kinds:
         t = time.perf_counter()
-        s = build_structure(feats, ids, rows, kind)
+        with variant(kind) as concrete:
+            s = build_structure(feats, ids, rows, concrete)
         build = time.perf_counter() - t
         p50, p99, qps = latency(lambda x: search_structure(s, feats, ids, rows, x, 10), q, 200)
         item, ident = recalls(search_structure(s, feats, ids, rows, q, 10)[1], truth, gen.labels)
@@ -200,7 +219,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000])
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--kinds", nargs="+", default=["ivf"], choices=["ivf", "hnsw"])
+    parser.add_argument("--kinds", nargs="+", default=["ivf"], choices=["ivf", "ivf-sq4", "hnsw"])
     parser.add_argument("--brute-max", type=int, default=1_000_000, help="largest size run with brute force")
     parser.add_argument("--flat-max", type=int, default=1_000_000, help="largest size run with exact FAISS")
     args = parser.parse_args()

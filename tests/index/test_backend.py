@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mcja.errors import ConfigError
-from mcja.index.faiss_backend import build_structure, exact_search, resolve_kind, search_structure
+from mcja.index.faiss_backend import REFINE, build_structure, exact_search, load_structure, pq_subquantizers, \
+    resolve_kind, search_structure
 from mcja.index.features import FeatureFile
 
 
@@ -107,3 +108,47 @@ def test_without_faiss_exact_kinds_work_and_approximate_ones_say_how_to_install(
             resolve_kind(kind, 10)
     with pytest.raises(ConfigError, match="--kind"):
         resolve_kind("lsh", 10)
+
+
+@pytest.mark.parametrize("dim, expected", [(2048, 512), (512, 128), (100, 25), (13, 1), (4, 1)])
+def test_pq_subquantizers_divide_the_dimension(dim, expected):
+    # hand-derived: the largest divisor of dim that is at most dim // 4 (at least 1)
+    assert pq_subquantizers(dim) == expected
+
+
+def test_ivf_holds_fast_scan_pq_codes_and_stores_its_candidate_count(tmp_path):
+    faiss = pytest.importorskip("faiss")
+    x = clustered(300, 64, seed=2)
+    ids, rows = np.arange(len(x), dtype=np.int64), np.arange(len(x))
+    feats = feature_file(tmp_path, x, "float16")
+    structure = build_structure(feats, ids, rows, "ivf")
+    ivf = faiss.extract_index_ivf(structure.index)
+    assert isinstance(faiss.downcast_index(ivf), faiss.IndexIVFPQFastScan)
+    assert ivf.code_size == 64 // 8  # 4 bits per 4 dimensions
+    assert structure.params["candidates"] == REFINE["ivf"]
+    assert list(structure.params)[0] == "nprobe"  # the build prints "FAISS ivf (nprobe ..."
+    # updated in place as `mcja index update` does: a removed id is gone, a re-added one found first again
+    structure.index.remove_ids(faiss.IDSelectorBatch(np.array([0, 1], dtype=np.int64)))
+    found = search_structure(structure, feats, ids, rows, feats.take(rows[:2]), 10)[1]
+    assert not np.isin([0, 1], found).any()
+    structure.index.add_with_ids(feats.take(rows[:1]), ids[:1])
+    assert search_structure(structure, feats, ids, rows, feats.take(rows[:1]), 10)[1][0, 0] == 0
+
+
+def test_an_ivf_index_saved_with_scalar_codes_is_still_searched(tmp_path):
+    """Indexes built before the PQ codes (4-bit scalar codes, no stored candidate count) load and search."""
+    faiss = pytest.importorskip("faiss")
+    x = clustered(100, 32, seed=3)
+    ids, rows = np.arange(len(x), dtype=np.int64) * 2 + 1, np.arange(len(x))
+    feats = feature_file(tmp_path, x, "float16")
+    old = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(32), 32, 8, faiss.ScalarQuantizer.QT_4bit,
+                                        faiss.METRIC_INNER_PRODUCT)
+    old.train(x)
+    old.add_with_ids(x, ids)
+    faiss.write_index(old, str(tmp_path / "faiss.index"))
+    structure = load_structure(tmp_path / "faiss.index", "ivf", {"nprobe": 8, "recall@10": 1.0})
+    q = clustered(5, 32, seed=4)
+    x16 = feats.take(rows)
+    # every list probed and candidates re-scored exactly from the feature file: brute force's top 10
+    np.testing.assert_array_equal(search_structure(structure, feats, ids, rows, q, 10)[1],
+                                  brute_force(x16, ids, q, 10)[1])
