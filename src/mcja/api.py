@@ -63,7 +63,7 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     Adds a verification section (TPR and threshold at each of `fprs`) to results.md; `figures=N` also draws the
     figures for N queries beside it. `amp`: auto (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32).
     """
-    from mcja.data.readers import load_dataset
+    from mcja.data.registry import load_dataset
     from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
     from mcja.engine.runtime import setup_runtime
     from mcja.models import load_model

@@ -16,6 +16,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -23,7 +24,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 @dataclass
 class DataConfig:
-    dataset: str = "sysu"  # sysu | regdb | llcm | folder
+    dataset: str = "sysu"  # a name in mcja.data.registry.DATASETS: sysu | regdb | llcm | folder
     root: str = ""
     trial: int = 1  # RegDB split 1..10
     image_size: list[int] = field(default_factory=lambda: [384, 192])  # [height, width]
@@ -122,7 +123,7 @@ class Config:
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "data.dataset": ("sysu", "regdb", "llcm", "folder"),
+    "data.dataset": DATASET_NAMES,
     "model.depth": (18, 34, 50),
     "model.last_stride": (1, 2),
     "train.amp": ("auto", "bf16", "fp16", "off"),

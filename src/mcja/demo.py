@@ -13,7 +13,7 @@ import torch
 
 from mcja import __version__
 from mcja.config import Config, load_config
-from mcja.data.readers import load_dataset
+from mcja.data.registry import load_dataset
 from mcja.data.synthetic import make_synthetic
 from mcja.engine.evaluate import EvalData, metrics_only, prepare_eval_data
 from mcja.engine.features import extract_features

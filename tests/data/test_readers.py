@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcja.data import INFRARED, VISIBLE, VIDataset
-from mcja.data.readers import DATASETS, load_dataset
+from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.errors import DatasetError
 
 
@@ -33,7 +33,7 @@ def check_invariants(ds: VIDataset) -> None:
 
 
 def test_dataset_names_and_unknown_name():
-    assert DATASETS == ("sysu", "regdb", "llcm", "folder")
+    assert DATASET_NAMES == ("sysu", "regdb", "llcm", "folder")
     with pytest.raises(DatasetError, match="unknown dataset 'market'"):
         load_dataset("market", "/tmp")
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from mcja.cli import main
-from mcja.data.readers import load_dataset
+from mcja.data.registry import load_dataset
 from mcja.errors import DatasetError
 
 

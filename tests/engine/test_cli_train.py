@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mcja.cli import main
-from mcja.data.readers import load_dataset
+from mcja.data.registry import load_dataset
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.data.synthetic import make_synthetic
 from mcja.engine.evaluate import prepare_eval_data

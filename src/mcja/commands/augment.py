@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from mcja.commands.common import add_verb, parse_size
 from mcja.data import augment as A
 from mcja.data.images import load_resized
-from mcja.data.readers import DATASETS, load_dataset
+from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.data.records import VISIBLE, Sample
 from mcja.errors import DatasetError
 from mcja.utils.io import atomic_path, ensure_writable_file
@@ -29,7 +29,7 @@ CHANNELS = "RGB"
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `show-augmentations` to the `mcja` parser."""
     p = add_verb(sub, "show-augmentations", "Write a PNG grid of training images under each augmentation.", EXAMPLES)
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="layout of the folder")
+    p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="layout of the folder")
     p.add_argument("--root", required=True, help="the dataset folder")
     p.add_argument("--out", required=True, help="the PNG file to write")
     p.add_argument("--trial", type=int, default=1, help="RegDB split, 1..10 (default 1)")

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from mcja.commands.common import add_verb, parse_size
 from mcja.data.images import load_rgb
-from mcja.data.readers import DATASET_TITLES, DATASETS, load_dataset
+from mcja.data.registry import DATASET_NAMES, DATASETS, load_dataset
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
 from mcja.data.synthetic import DEFAULT_IDS, DEFAULT_IMAGES_PER_CAMERA, LAYOUTS, make_synthetic
 
@@ -38,7 +38,7 @@ SYNTHETIC_EXAMPLES = """
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `data-info` and `make-synthetic` to the `mcja` parser."""
     p = add_verb(sub, "data-info", "Check a dataset's layout and print what it holds.", DATA_INFO_EXAMPLES)
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="layout of the folder")
+    p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="layout of the folder")
     p.add_argument("--root", required=True, help="the dataset folder (folder: a CSV file also works)")
     p.add_argument("--trial", type=int, default=1, help="RegDB split, 1..10 (default 1)")
     p.add_argument("--verify", action="store_true", help="decode every image once; stop at the first unreadable one")
@@ -133,7 +133,7 @@ def sysu_gallery_sizes(dataset: VIDataset) -> dict[str, list[int]] | None:
 
 def format_summary(info: dict[str, Any]) -> str:
     """The summary as readable tables."""
-    title = DATASET_TITLES[info["dataset"]] + (f", trial {info['trial']}" if "trial" in info else "")
+    title = DATASETS[info["dataset"]].title + (f", trial {info['trial']}" if "trial" in info else "")
     lines = [f"{title} at {info['root']}", "", f"{'split':<8}{'ids':>7}{'visible':>10}{'infrared':>10}"]
     for split in ("train", "test"):
         ids, vis, ir = (info[f"{split}_{key}"] for key in ("ids", "visible", "infrared"))
@@ -171,6 +171,6 @@ def _make_synthetic(args: argparse.Namespace) -> int:
     """Write the dataset, then say where it is and how to read it."""
     out = make_synthetic(args.layout, args.out, ids=args.ids, seed=args.seed, size=args.size,
                          images_per_camera=args.images_per_camera, progress=True)
-    print(f"wrote a synthetic {DATASET_TITLES[args.layout]} dataset to {out}")
+    print(f"wrote a synthetic {DATASETS[args.layout].title} dataset to {out}")
     print(f"check it with: mcja data-info --dataset {args.layout} --root {Path(out)}")
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mcja.data.registry import DATASET_NAMES
 from mcja.commands.common import add_amp_option, add_verb, model_size, trial_number
 
 EXTRACT_EXAMPLES = """
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--images", help="a folder of images (searched recursively)")
     source.add_argument("--list", dest="list_file", help="a file of image paths (one per line), or a .csv "
                         "path,pid,camera,modality")
-    source.add_argument("--dataset", choices=("sysu", "regdb", "llcm", "folder"), help="a dataset in its layout")
+    source.add_argument("--dataset", choices=DATASET_NAMES, help="a dataset in its layout")
     p.add_argument("--root", help="the dataset folder (with --dataset)")
     p.add_argument("--split", default="query", choices=("query", "gallery", "train"),
                    help="with --dataset: query = infrared/thermal test images, gallery = visible, train (default query)")

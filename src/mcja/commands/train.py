@@ -6,6 +6,7 @@ import argparse
 import os
 
 from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, trial_number
+from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
   mcja test --checkpoint best.pt --dataset llcm --root /data/LLCM --out results/llcm
   mcja test --checkpoint mcja-demo/run/best.pt --dataset sysu --root mcja-demo/data --mser --figures 5""")
     p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
-    p.add_argument("--dataset", required=True, choices=("sysu", "regdb", "llcm", "folder"))
+    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
     p.add_argument("--trial", type=trial_number, default=1, help="RegDB split (1..10)")
     p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")

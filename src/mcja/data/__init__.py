@@ -1,9 +1,7 @@
 """Datasets in their published layouts, synthetic sets, caching, sampling and batched augmentation."""
 
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset, columns
+from mcja.data.registry import DATASET_NAMES, DATASETS, DatasetSpec, load_dataset
 
-__all__ = ["INFRARED", "VISIBLE", "Sample", "VIDataset", "columns"]
-
-from mcja.data.readers import DATASETS, load_dataset  # noqa: E402  (appended below the existing lines)
-
-__all__ += ["DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "DATASET_NAMES", "INFRARED", "VISIBLE", "DatasetSpec", "Sample", "VIDataset", "columns",
+           "load_dataset"]

@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from mcja.data.readers import (
+from mcja.data.layout import (
     IMAGE_EXTENSIONS,
     label_by_sorted_pid,
     list_images,

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from mcja.data.readers import (
+from mcja.data.layout import (
     folder_pid,
     label_by_sorted_pid,
     list_images,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mcja.data.readers import folder_pid, label_by_sorted_pid, read_index, require_root, require_samples
+from mcja.data.layout import folder_pid, label_by_sorted_pid, read_index, require_root, require_samples
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
 
 VISIBLE_CAMERA = 1

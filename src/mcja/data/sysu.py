@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mcja.data.readers import list_images, read_id_list, require_dir, require_root, require_samples
+from mcja.data.layout import list_images, read_id_list, require_dir, require_root, require_samples
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
 from mcja.errors import DatasetError
 

@@ -13,7 +13,7 @@ import torch
 from mcja.config import Config, apply_override, config_changes, config_from_dict
 from mcja.data.cache import ImageCache
 from mcja.data.loader import TrainLoader
-from mcja.data.readers import load_dataset
+from mcja.data.registry import load_dataset
 from mcja.data.records import VIDataset
 from mcja.data.sampler import PKSampler
 from mcja.data.validation import hold_out_ids

@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from mcja.data.folder import MODALITY_NAMES, camera_from_name
-from mcja.data.readers import DATASETS, list_images, load_dataset, read_text_file
+from mcja.data.layout import list_images, read_text_file
+from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.data.records import INFRARED, VISIBLE, Sample, columns
 from mcja.errors import ConfigError, DatasetError
 
@@ -147,8 +148,8 @@ def image_source(images: str | None = None, list_file: str | None = None, datase
         return folder_images(images)
     if list_file:
         return list_file_images(list_file)
-    if dataset not in DATASETS:
-        raise ConfigError(f"--dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    if dataset not in DATASET_NAMES:
+        raise ConfigError(f"--dataset {dataset!r}: expected one of {', '.join(DATASET_NAMES)}")
     if not root:
         raise ConfigError(f"--dataset {dataset} needs --root, the dataset's folder")
     return dataset_images(dataset, root, split, trial)

@@ -1,4 +1,4 @@
-"""Pick a dataset reader by name, and the layout checks every reader shares.
+"""The layout checks every dataset reader shares: roots, index files, id lists, image folders.
 
 Readers list files and parse index files but never open images, so reading even SYSU-MM01 takes
 well under a second; `mcja data-info --verify` is the way to decode every image once.
@@ -6,34 +6,14 @@ well under a second; `mcja data-info --verify` is the way to decode every image 
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Iterator
 
-from mcja.data.records import Sample, VIDataset
+from mcja.data.records import Sample
 from mcja.errors import DatasetError
 
-DATASETS = ("sysu", "regdb", "llcm", "folder")
-DATASET_TITLES = {"sysu": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM", "folder": "image folder"}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-# Readers import the helpers below, so they are imported on demand rather than at module level.
-_READERS = {
-    "sysu": ("mcja.data.sysu", "read_sysu"),
-    "regdb": ("mcja.data.regdb", "read_regdb"),
-    "llcm": ("mcja.data.llcm", "read_llcm"),
-    "folder": ("mcja.data.folder", "read_folder"),
-}
-
-
-def load_dataset(name: str, root: str | os.PathLike, trial: int = 1) -> VIDataset:
-    """Read dataset `name` (one of DATASETS) from `root`; `trial` (1..10) picks RegDB's split."""
-    if name not in _READERS:
-        raise DatasetError(f"unknown dataset '{name}': expected one of {', '.join(DATASETS)}")
-    module, func = _READERS[name]
-    reader = getattr(importlib.import_module(module), func)
-    return reader(root, trial) if name == "regdb" else reader(root)
 
 
 def require_root(root: str | os.PathLike, layout: str) -> Path:
