@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "evaluation"))
 from eval_helpers import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
 
-from mcja.evaluation import evaluate_pair, rank_metrics, sysu_protocol  # noqa: E402
+from mcja.evaluation import Side, evaluate_pair, rank_metrics, sysu_protocol  # noqa: E402
 from mcja.evaluation.metrics import cosine_distance  # noqa: E402
 
 DIM = 2048
@@ -137,7 +137,7 @@ def bench_protocol(rng: np.random.Generator, repeat: int, loop_trials: int) -> l
     """(b): the whole SYSU protocol, ours vs the loop."""
     d = sysu_like(rng)
     q, g = features(rng, d["q_ids"]), features(rng, d["g_ids"])
-    args = (q, d["q_ids"], d["q_cams"], g, d["g_ids"], d["g_cams"], d["g_paths"], d["perm"])
+    args = (Side.of(q, d["q_ids"], d["q_cams"]), Side.of(g, d["g_ids"], d["g_cams"], d["g_paths"]), d["perm"])
     t, r = medians({"ours": lambda: sysu_protocol(*args, trials=10)}, repeat)
     t_loop_part, maps = timed(lambda: loop_protocol(d, q, g, loop_trials))
     t_loop = t_loop_part * 10 / loop_trials

@@ -34,7 +34,7 @@ from mcja.data.sampler import PKSampler  # noqa: E402
 from mcja.engine.logger import RunLogger  # noqa: E402
 from mcja.engine.runtime import Runtime, cpu_has_native_bf16  # noqa: E402
 from mcja.engine.trainer import Trainer  # noqa: E402
-from mcja.evaluation import evaluate_sysu, sysu_protocol, sysu_trial_gallery  # noqa: E402
+from mcja.evaluation import Side, evaluate_sysu, sysu_protocol, sysu_trial_gallery  # noqa: E402
 from mcja.evaluation.mser import MserReranker  # noqa: E402
 from mcja.inference import FeatureExtractor  # noqa: E402
 from mcja.losses import CMRLoss, identity_loss, soft_rank  # noqa: E402
@@ -437,7 +437,8 @@ def check_protocol_time(device: torch.device, s: Sizes) -> dict[str, Any]:
     """The SYSU-MM01 protocol (4 settings x trials) on device features: median of 3 runs."""
     d, q, g = sysu_features(s, views=False)
     args = _protocol_args(d, q.to(device), g.to(device))
-    times = [timed(lambda: sysu_protocol(*args, trials=s.trials), device)[0] for _ in range(3)]
+    query, gallery = Side.of(*args[:3], name="query"), Side.of(*args[3:7], name="gallery")
+    times = [timed(lambda: sysu_protocol(query, gallery, args[7], trials=s.trials), device)[0] for _ in range(3)]
     return {"seconds": statistics.median(times), "trials": s.trials}
 
 

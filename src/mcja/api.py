@@ -35,7 +35,7 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
     Without `out` the trials go to a fresh folder (output_dir/name, made unique); given `out` again, finished
     trials are kept and an interrupted one is resumed, so the loop can be continued.
     """
-    from mcja.engine.evaluate import read_results, write_trials_table
+    from mcja.evaluation.report import read_results, write_trials_table
     from mcja.engine.run import train as run_train
     from mcja.engine.rundir import unused_folder
 
@@ -64,7 +64,9 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     figures for N queries beside it. `amp`: auto (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32).
     """
     from mcja.data.registry import load_dataset
-    from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
+    from mcja.engine.eval_data import prepare_eval_data
+    from mcja.engine.evaluate import evaluate_model, mser_settings
+    from mcja.evaluation.report import write_results
     from mcja.engine.runtime import setup_runtime
     from mcja.models import load_model
     from mcja.models.reader import read_checkpoint
@@ -78,8 +80,11 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
     data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
     rt = setup_runtime(device, amp=amp, channels_last=True, inference=True)
     model = load_model(ckpt).to(rt.device)
-    eval_data = prepare_eval_data(cfg, data, None, progress=progress)
-    results = evaluate_model(model, eval_data, rt, cfg, mser=mser, full=True, progress=progress, keep_features=True)
+    eval_data = prepare_eval_data(data, None, cfg.data.image_size, cfg.data.cache_dir or None, trial, trials,
+                                  progress=progress)
+    params = mser_settings(cfg.eval, eval_data.protocol) if mser else None
+    results = evaluate_model(model, eval_data, rt, batch_size, mser=params, full=True, progress=progress,
+                             keep_features=True)
     written = write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
     from mcja.visualize.protocol import report_extras
 

@@ -99,6 +99,10 @@ class EvalConfig:
     mser_at_start: bool = False  # also MSER in the evaluation before training (when start == 0)
     select_on: str = "test"  # test (like the reference) | val (needs data.val_ids > 0)
     trials: int = 10  # SYSU-MM01 / LLCM gallery trials
+    mser_preset: str = "auto"  # MSER's parameters: auto (the dataset's) | a name in mcja.evaluation.MSER_PRESETS
+    mser_k1: int = 0  # > 0 overrides the preset's k1 (k-reciprocal neighbours)
+    mser_k2: int = 0  # > 0 overrides the preset's k2 (query expansion)
+    mser_lambda: float = -1.0  # >= 0 overrides the preset's lambda (weight of the original distance)
 
 
 @dataclass
@@ -144,6 +148,9 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("eval.trials", lambda v: 1 <= v <= 10, "1..10 (the protocols define 10 gallery trials)"),
     ("eval.every", lambda v: v >= 0, ">= 0 (0: evaluate only after the last epoch)"),
     ("eval.start", lambda v: v >= 0, ">= 0"),
+    ("eval.mser_k1", lambda v: v >= 0, ">= 1, or 0 for the preset's"),
+    ("eval.mser_k2", lambda v: v >= 0, ">= 1, or 0 for the preset's"),
+    ("eval.mser_lambda", lambda v: _FINITE(v) and v <= 1 and (v >= 0 or v == -1), "0..1, or -1 for the preset's"),
     ("train.log_every", lambda v: v >= 1, ">= 1"),
     ("train.steps_per_epoch", lambda v: v >= 0, ">= 0 (0: whole epochs)"),
 )
@@ -329,12 +336,19 @@ def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:
     raise ConfigError(f"{source}: '{dotted}' has an unsupported type")  # pragma: no cover
 
 
+def choices() -> dict[str, tuple[Any, ...]]:
+    """CHOICES and the choices fed by the evaluation's registry (imported here: it pulls in torch)."""
+    from mcja.evaluation.mser import MSER_PRESETS
+
+    return {**CHOICES, "eval.mser_preset": ("auto", *MSER_PRESETS)}
+
+
 def validate(cfg: Config) -> None:
     """Cross-field checks: choices, sizes, positive counts."""
     flat = _flatten(cfg.to_dict())
-    for key, choices in CHOICES.items():
-        if flat[key] not in choices:
-            raise ConfigError(f"'{key}' must be one of {', '.join(map(str, choices))}; got {flat[key]!r}")
+    for key, options in choices().items():
+        if flat[key] not in options:
+            raise ConfigError(f"'{key}' must be one of {', '.join(map(str, options))}; got {flat[key]!r}")
     lo, hi = IMAGE_SIDE
     if len(cfg.data.image_size) != 2 or not all(lo <= v <= hi for v in cfg.data.image_size):
         raise ConfigError(f"'data.image_size' must be [height, width], each {lo}..{hi}; got {cfg.data.image_size}")

@@ -15,18 +15,15 @@ from mcja import __version__
 from mcja.config import Config, load_config
 from mcja.data.registry import load_dataset
 from mcja.data.synthetic import make_synthetic
-from mcja.engine.evaluate import EvalData, metrics_only, prepare_eval_data
+from mcja.engine.eval_data import EvalData
 from mcja.engine.features import extract_features
 from mcja.engine.logger import read_metrics
-from mcja.engine.report import format_duration, results_lines
-from mcja.engine.run import RunSummary, train
+from mcja.engine.run import RunSummary, eval_images, train
 from mcja.engine.runtime import setup_runtime
-from mcja.evaluation import pair_distance, ranked_list_pictures, results_table, sysu_trial_gallery
+from mcja.evaluation import pair_distance, ranked_list_pictures, sysu_trial_gallery
+from mcja.evaluation.report import DEMO_HEADLINE as HEADLINE, demo_markdown, metrics_only, print_demo_summary
 from mcja.models import load_model
 from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
-
-HEADLINE = "all-search single-shot"
-
 
 @dataclass
 class DemoSettings:
@@ -53,7 +50,7 @@ def run_demo(out: str | Path = "mcja-demo", settings: DemoSettings | None = None
     if (run_dir / "last.pt").exists():  # a finished or interrupted earlier demo: start afresh
         _clear(run_dir)
     summary = train(cfg, run_dir=run_dir, progress=progress)
-    report = write_report(cfg, summary, out / "report", seconds=time.perf_counter() - started)
+    report = write_demo_report(cfg, summary, out / "report", seconds=time.perf_counter() - started)
     print_demo_summary(report, out / "report")
     return report
 
@@ -71,7 +68,7 @@ def _clear(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def write_report(cfg: Config, summary: RunSummary, report_dir: Path, seconds: float) -> dict[str, Any]:
+def write_demo_report(cfg: Config, summary: RunSummary, report_dir: Path, seconds: float) -> dict[str, Any]:
     """report.md, metrics.json, curves.png and ranked-list PNGs of the selected model."""
     report_dir.mkdir(parents=True, exist_ok=True)
     records = read_metrics(summary.run_dir)
@@ -88,7 +85,7 @@ def write_report(cfg: Config, summary: RunSummary, report_dir: Path, seconds: fl
         "machine": _machine(), "mcja_version": __version__, "config": cfg.to_dict(),
     }
     atomic_write_json(report_dir / "metrics.json", report)
-    atomic_write_text(report_dir / "report.md", _markdown(report, summary, pictures, curves))
+    atomic_write_text(report_dir / "report.md", demo_markdown(report, summary.best_epoch, pictures, curves))
     return report
 
 
@@ -96,7 +93,7 @@ def _ranked_lists(cfg: Config, run_dir: Path, report_dir: Path, queries: int = 6
     """Ranked lists of a few random infrared queries against trial 1's all-search single-shot gallery."""
     rt = setup_runtime(cfg.train.device, cfg.train.amp, inference=True)  # the numerics of the reported metrics
     model = load_model(run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")).to(rt.device)
-    data: EvalData = prepare_eval_data(cfg, load_dataset("sysu", cfg.data.root), None, progress=False)
+    data: EvalData = eval_images(cfg, load_dataset("sysu", cfg.data.root), None, progress=False)
     vis = extract_features(model, data.visible, rt, cfg.eval.batch_size, progress=False)[0]
     ir = extract_features(model, data.infrared, rt, cfg.eval.batch_size, progress=False)[0]
     v, i = data.vis, data.ir
@@ -148,48 +145,3 @@ def _machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
-def _markdown(report: dict[str, Any], summary: RunSummary, pictures: list[Path], curves: Path | None) -> str:
-    b, a = report["before"], report["after"]
-    lines = [
-        "# mcja demo report", "",
-        f"MCJA (VIMC augmentation, MDA blocks, CMR + identity loss) trained from random weights on a synthetic "
-        f"SYSU-MM01-layout dataset; {report['epochs']} epochs in {format_duration(report['seconds'])} on {report['machine']}.",
-        "", f"## Before and after training (SYSU-MM01 protocol, {HEADLINE}, mean of "
-            f"{report['config']['eval']['trials']} trials)", "",
-        "| | rank-1 | mAP | mINP |", "|---|---|---|---|",
-        f"| untrained | {b['r1']:.2f} | {b['mAP']:.2f} | {b['mINP']:.2f} |",
-        f"| trained (epoch {summary.best_epoch if summary.best_epoch > 0 else report['epochs']}) | "
-        f"{a['r1']:.2f} | {a['mAP']:.2f} | {a['mINP']:.2f} |",
-    ]
-    if report["before_mser"] and report["after_mser"]:
-        bm, am = report["before_mser"], report["after_mser"]
-        lines += [f"| untrained (MSER re-ranked) | {bm['r1']:.2f} | {bm['mAP']:.2f} | {bm['mINP']:.2f} |",
-                  f"| trained (MSER re-ranked) | {am['r1']:.2f} | {am['mAP']:.2f} | {am['mINP']:.2f} |"]
-    lines += ["", f"Rank-1 after / before: {a['r1'] / max(b['r1'], 1e-9):.1f}x.", ""]
-    after = report["results_after"]
-    table = results_table("Trained model, all four settings", after["plain"], after.get("mser"))
-    lines += table.split("\n", 2)[2:] + [""]  # drop the table's own top-level title
-    lines += ["## Training curves", "", "![curves](curves.png)" if curves else
-              "(install matplotlib for curves: `pip install 'mcja[plot]'`)", "",
-              "The CMR value stays near (G - 1) / 2 by construction: at strength 0.5 each ranking row is one "
-              "soft-rank block, so the loss acts through its gradient, a pull on matching and a push on "
-              "non-matching cross-modality pairs (MCJA-SPEC, Losses).", ""]
-    lines += ["## Ranked lists (infrared queries, visible gallery of trial 1; green = same person)", ""]
-    lines += [f"![{p.stem}]({p.name})" for p in pictures]
-    return "\n".join(lines) + "\n"
-
-
-def print_demo_summary(report: dict[str, Any], report_dir: Path) -> None:
-    """Before/after at a glance, then where the report is."""
-    b, a = report["before"], report["after"]
-    print()
-    print("== mcja demo ==")
-    rows = {"untrained": b, "trained": a}
-    if report["before_mser"] and report["after_mser"]:
-        rows.update({"untrained (MSER re-ranked)": report["before_mser"], "trained (MSER re-ranked)": report["after_mser"]})
-    print("\n".join(results_lines(rows, f"SYSU protocol, {HEADLINE}")))
-    print(f"\nrank-1 went from {b['r1']:.1f}% to {a['r1']:.1f}% ({a['r1'] / max(b['r1'], 1e-9):.1f}x) "
-          f"in {format_duration(report['seconds'])}")
-    print(f"report: {report_dir / 'report.md'} (tables, curves.png, ranked lists, metrics.json)")

@@ -12,7 +12,7 @@ from mcja.cli import main
 from mcja.data.registry import load_dataset
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.data.synthetic import make_synthetic
-from mcja.engine.evaluate import prepare_eval_data
+from mcja.engine.run import eval_images
 from mcja.engine.logger import read_metrics
 from mcja.engine.run import train
 from mcja.models import load_model, to_reference_state_dict
@@ -95,9 +95,9 @@ def test_short_training_lowers_the_loss_and_raises_cross_modality_rank1(sysu_roo
     # ID + CMR objective trains directly; held-out identities need more steps than a unit test has (see the demo).
     cfg = tiny_config("optim.epochs=4", "train.steps_per_epoch=0", "eval.start=0", "eval.every=4", "optim.lr_steps=[4]")
     dataset = load_dataset("sysu", str(sysu_root))
-    seen = prepare_eval_data(cfg, dataset, ([s for s in dataset.train if s.modality == VISIBLE],
-                                            [s for s in dataset.train if s.modality == INFRARED]), progress=False)
-    monkeypatch.setattr("mcja.engine.run.prepare_eval_data", lambda *args, **kwargs: seen)
+    seen = eval_images(cfg, dataset, ([s for s in dataset.train if s.modality == VISIBLE],
+                                      [s for s in dataset.train if s.modality == INFRARED]), progress=False)
+    monkeypatch.setattr("mcja.engine.run.eval_images", lambda *args, **kwargs: seen)
     summary = train(cfg, run_dir=tmp_path / "l", progress=False)
     records = read_metrics(tmp_path / "l")
     losses = [r["loss"] for r in records if r.get("kind") == "epoch"]

@@ -86,7 +86,7 @@ def test_sysu_protocol_names_the_side(rerank):
     args = (d["q_ids"], d["q_cams"])
     gargs = (d["g_ids"], d["g_cams"], d["g_paths"], d["perm"])
     with pytest.raises(NonFiniteError, match=f"query features: 1 of {len(d['q_ids'])} rows"):
-        sysu_protocol(_poison(d["q_feats"], [0]), *args, d["g_feats"], *gargs, trials=1, rerank=rerank)
+        evaluate_sysu(_poison(d["q_feats"], [0]), *args, d["g_feats"], *gargs, trials=1, rerank=rerank)
     with pytest.raises(NonFiniteError, match=f"gallery features: 2 of {len(d['g_ids'])} rows"):
         evaluate_sysu(d["q_feats"], *args, _poison(d["g_feats"], [0, -1]), *gargs, trials=1, rerank=rerank)
 

@@ -6,7 +6,7 @@ import scipy.io
 from eval_helpers import ROWS, loop_cosine, loop_metrics, loop_mser, loop_sysu_gallery, make_sysu
 
 from mcja.errors import DatasetError
-from mcja.evaluation import evaluate_sysu, load_rand_perm, sysu_protocol, sysu_trial_gallery, sysu_trial_masks
+from mcja.evaluation import MserParams, Side, evaluate_sysu, load_rand_perm, sysu_protocol, sysu_trial_gallery, sysu_trial_masks
 
 
 def _perm(entries):
@@ -87,7 +87,8 @@ def test_protocol_matches_reference_loop():
     rng = np.random.default_rng(5)
     d = make_sysu(rng, n_ids=10, noise=2.0)
     before = {k: (v.copy() if isinstance(v, np.ndarray) else list(v)) for k, v in d.items() if k != "perm"}
-    res = sysu_protocol(d["q_feats"], d["q_ids"], d["q_cams"], d["g_feats"], d["g_ids"], d["g_cams"], d["g_paths"], d["perm"], trials=3)
+    query, gallery = Side.of(d["q_feats"], d["q_ids"], d["q_cams"]), Side.of(d["g_feats"], d["g_ids"], d["g_cams"], d["g_paths"])
+    res = sysu_protocol(query, gallery, d["perm"], trials=3)
     assert list(res) == ["all-search single-shot", "all-search multi-shot", "indoor-search single-shot", "indoor-search multi-shot"]
     qcams = np.where(d["q_cams"] == 3, 2, d["q_cams"])
     for r in res.values():
@@ -107,8 +108,8 @@ def test_protocol_with_mser_matches_per_trial_reference():
     d = make_sysu(rng, n_ids=10, noise=2.0)
     g4 = np.stack([d["g_feats"]] + [d["g_feats"] + 0.3 * rng.standard_normal(d["g_feats"].shape) for _ in range(3)])
     unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
-    res = sysu_protocol(d["q_feats"], d["q_ids"], d["q_cams"], g4, d["g_ids"], d["g_cams"], d["g_paths"], d["perm"],
-                        settings=[("all", 1), ("indoor", 10)], trials=2, rerank="mser", k1=6, k2=4)
+    query, gallery = Side.of(d["q_feats"], d["q_ids"], d["q_cams"]), Side.of(g4, d["g_ids"], d["g_cams"], d["g_paths"])
+    res = sysu_protocol(query, gallery, d["perm"], settings=[("all", 1), ("indoor", 10)], trials=2, mser=MserParams(k1=6, k2=4))
     qcams = np.where(d["q_cams"] == 3, 2, d["q_cams"])
     for r in res.values():
         for t in range(2):

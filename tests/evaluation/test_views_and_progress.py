@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from eval_helpers import loop_cosine, loop_metrics, make_sysu
 
-from mcja.evaluation import evaluate_llcm, evaluate_pair, evaluate_regdb, sysu_protocol
+from mcja.evaluation import MserParams, Side, evaluate_llcm, evaluate_pair, evaluate_regdb, sysu_protocol
 
 
 def _pair(seed=0, n=8, dim=6):
@@ -34,16 +34,17 @@ def test_sysu_plain_ranking_of_views_warns_too():
     d = make_sysu(np.random.default_rng(3), n_ids=5)
     g4 = np.stack([d["g_feats"]] * 4)
     with pytest.warns(UserWarning, match="uses view 0"):
-        sysu_protocol(d["q_feats"], d["q_ids"], d["q_cams"], g4, d["g_ids"], d["g_cams"], d["g_paths"], d["perm"],
-                      trials=1)
+        sysu_protocol(Side.of(d["q_feats"], d["q_ids"], d["q_cams"]), Side.of(g4, d["g_ids"], d["g_cams"], d["g_paths"]),
+                      d["perm"], trials=1)
 
 
 def test_rerank_progress_bars(capsys):
     d = make_sysu(np.random.default_rng(4), n_ids=6)
-    args = (d["q_feats"], d["q_ids"], d["q_cams"], d["g_feats"], d["g_ids"], d["g_cams"], d["g_paths"], d["perm"])
-    sysu_protocol(*args, trials=2, rerank="mser", k1=3, k2=2)
+    args = (Side.of(d["q_feats"], d["q_ids"], d["q_cams"]), Side.of(d["g_feats"], d["g_ids"], d["g_cams"], d["g_paths"]),
+            d["perm"])
+    sysu_protocol(*args, trials=2, mser=MserParams(k1=3, k2=2))
     assert capsys.readouterr().err == ""  # off by default
-    sysu_protocol(*args, trials=2, rerank="mser", k1=3, k2=2, progress=True)
+    sysu_protocol(*args, trials=2, mser=MserParams(k1=3, k2=2), progress=True)
     err = capsys.readouterr().err
     assert "MSER SYSU-MM01 trials" in err and "/8" in err  # 4 settings x 2 trials
     q, ids, g4 = _pair(1)

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from mcja import api
-    from mcja.engine.report import print_run_summary, print_trials_table
+    from mcja.evaluation.report import print_run_summary, print_trials_table
 
     # Under torchrun only rank 0 evaluates and writes: it alone prints the summary.
     main_process = os.environ.get("RANK", "0") == "0"
@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from mcja import api
-    from mcja.engine.report import print_results, print_verification
+    from mcja.evaluation.report import print_results, print_verification
 
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,

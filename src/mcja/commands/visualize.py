@@ -44,7 +44,7 @@ def _visualize(args: argparse.Namespace) -> int:
         return 0
     if not args.features:
         raise ConfigError("give FEATURES.npz files (from `mcja extract`), or --checkpoint with --images")
-    from mcja.engine.report import print_results, print_verification
+    from mcja.evaluation.report import print_results, print_verification
     from mcja.visualize.features import visualize_features
 
     out = visualize_features(args.features, args.out, figures=args.figures, fprs=args.fpr)

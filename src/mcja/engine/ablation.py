@@ -63,7 +63,7 @@ def variant_config(config: str | Path, path: Path, overrides: Sequence[str], nam
 
 def run_variant(cfg: Config, run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[str, Any]:
     """A finished variant's results, resuming or starting its run as needed."""
-    from mcja.engine.evaluate import read_results
+    from mcja.evaluation.report import read_results
     from mcja.engine.run import resume_config, train
 
     if (run_dir / "results.json").exists():

@@ -18,12 +18,14 @@ from mcja.data.records import VIDataset
 from mcja.data.sampler import PKSampler
 from mcja.data.validation import hold_out_ids
 from mcja.engine.checkpoint import load_training_state
-from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
+from mcja.engine.eval_data import EvalData, prepare_eval_data
+from mcja.engine.evaluate import evaluate_model, mser_settings
 from mcja.engine.logger import RunLogger
 from mcja.engine.rundir import locked_run_folder, new_run_folder
 from mcja.engine.runtime import Runtime, inference_runtime, seed_everything, setup_runtime, teardown_runtime
 from mcja.engine.trainer import Trainer
 from mcja.errors import ConfigError
+from mcja.evaluation.report import write_results
 from mcja.models import MCJA, load_model
 from mcja.models.finetune import init_from_checkpoint
 from mcja.models.reader import Checkpoint
@@ -86,7 +88,7 @@ def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpo
     train_set, val = _selection_split(cfg, dataset)
     seed_everything(cfg.train.seed + rt.rank, cfg.train.deterministic)
     loader = _train_loader(cfg, train_set, rt, progress)
-    eval_data = prepare_eval_data(cfg, dataset, val, progress=progress) if rt.is_main else None
+    eval_data = eval_images(cfg, dataset, val, progress) if rt.is_main else None
     model = _build_model(cfg, train_set.num_train_ids, rt)  # missing ImageNet weights fail before any folder exists
     # a resumed run has its own weights in last.pt; a bad init_from checkpoint fails before any folder exists
     notes = init_from_checkpoint(model, cfg.model.init_from, cfg.model.reset_mda) \
@@ -131,13 +133,20 @@ def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime
     """The selected model (`best.pt`, else `last.pt`) on the dataset's whole test protocol, plain and MSER."""
     path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     model = load_model(path, map_location=rt.device).to(rt.device)
-    test_data = prepare_eval_data(cfg, dataset, None, progress=progress)
-    results = evaluate_model(model, test_data, inference_runtime(rt, cfg.train.amp), cfg, mser=cfg.eval.mser,
+    test_data = eval_images(cfg, dataset, None, progress)
+    mser = mser_settings(cfg.eval, test_data.protocol) if cfg.eval.mser else None
+    results = evaluate_model(model, test_data, inference_runtime(rt, cfg.train.amp), cfg.eval.batch_size, mser=mser,
                              full=True, progress=progress, keep_features=True)
     write_results(results, run_dir, title=f"{cfg.name}: {path.name}, {test_data.describe()}")
     # the same verification section as `mcja test` (figures: `mcja test --figures N` on best.pt)
     report_extras(run_dir, results.pop("features"), test_data.vis, test_data.ir, results, protocol=test_data.protocol)
     return results
+
+
+def eval_images(cfg: Config, dataset: VIDataset, val: tuple[list, list] | None, progress: bool) -> EvalData:
+    """The selection set (`val`: held-out ids) or the test set of `dataset`, cached at the configured size."""
+    return prepare_eval_data(dataset, val, cfg.data.image_size, cfg.data.cache_dir or None, cfg.data.trial,
+                             cfg.eval.trials, progress=progress)
 
 
 def _load_data(cfg: Config) -> VIDataset:

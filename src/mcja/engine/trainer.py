@@ -18,10 +18,13 @@ from mcja.config import Config
 from mcja.data.augment import TrainAugment
 from mcja.data.loader import TrainLoader
 from mcja.engine.checkpoint import save_best, save_training_state
-from mcja.engine.evaluate import EvalData, evaluate_model, metrics_only, selection_score
+from mcja.engine.eval_data import EvalData
+from mcja.engine.evaluate import evaluate_model, mser_settings, selection_score
 from mcja.engine.logger import RunLogger
 from mcja.engine.runtime import Runtime, inference_runtime, set_rng_state
 from mcja.errors import Interrupted, MCJAError, NonFiniteError
+from mcja.evaluation import find_protocol
+from mcja.evaluation.report import metrics_only
 from mcja.losses import CMRLoss, identity_loss
 from mcja.models import MCJA
 from mcja.models.reader import Checkpoint
@@ -268,8 +271,9 @@ class Trainer:
     def _evaluate_main(self, epoch: int) -> None:
         before = epoch == 0
         rt = inference_runtime(self.rt, self.cfg.train.amp)  # test-time numerics (bf16 on a bf16 CPU with auto)
-        results = evaluate_model(self.model, self.eval_data, rt, self.cfg, full=before,
-                                 mser=before and self.cfg.eval.mser_at_start, progress=self.progress)
+        mser = mser_settings(self.cfg.eval, self.eval_data.protocol) if before and self.cfg.eval.mser_at_start else None
+        results = evaluate_model(self.model, self.eval_data, rt, self.cfg.eval.batch_size, mser=mser, full=before,
+                                 progress=self.progress)
         score = selection_score(results)
         self.logger.log({"kind": "eval", "epoch": epoch, "score_r1": score, **metrics_only(results)},
                         step=self.state.global_step)
@@ -302,7 +306,7 @@ class Trainer:
 def _per_direction(results: dict[str, Any]) -> str:
     """' (mean of visible->thermal 81.20, thermal->visible 79.90)' when the score averages several directions."""
     plain = results["plain"]
-    if results["protocol"] in ("sysu", "sysu-whole") or len(plain) < 2:
+    if find_protocol(results["protocol"]).select_first or len(plain) < 2:
         return ""
     parts = [f"{name} {row['r1']:.2f}" for name, row in plain.items()]
     return f" (mean of {', '.join(parts)})"

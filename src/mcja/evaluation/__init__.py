@@ -4,13 +4,23 @@ reports and feature-only figures (`mcja.evaluation.figures`).
 Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine.
 """
 
-from mcja.evaluation.evaluate import evaluate_pair, mean_over_trials, mean_std_over_trials, pair_distance
-from mcja.evaluation.llcm import evaluate_llcm, llcm_trial_gallery
+from mcja.evaluation.evaluate import (
+    METRIC_KEYS,
+    both_directions,
+    evaluate_pair,
+    mean_over_trials,
+    mean_std_over_trials,
+    pair_distance,
+    pair_protocol,
+)
+from mcja.evaluation.llcm import evaluate_llcm, llcm_protocol, llcm_trial_gallery
 from mcja.evaluation.metrics import cosine_distance, query_stats, rank_metrics
-from mcja.evaluation.mser import mser_rerank
+from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, mser_rerank
+from mcja.evaluation.protocols import PROTOCOLS, Protocol, ProtocolRun, find_protocol, run_protocol
 from mcja.evaluation.pictures import cmc_plot, ranked_list_image, ranked_list_pictures, save_ranked_list
-from mcja.evaluation.regdb import REGDB_MSER, evaluate_regdb, regdb_summary
-from mcja.evaluation.report import results_json, results_table, write_report
+from mcja.evaluation.regdb import evaluate_regdb, regdb_protocol, regdb_summary
+from mcja.evaluation.report import read_results, results_json, results_table, write_report, write_results
+from mcja.evaluation.side import Side
 from mcja.evaluation.verification import equal_error_rate, roc_curve, tpr_at_fpr, verification
 from mcja.evaluation.sysu import (
     GALLERY_CAMS,
@@ -21,39 +31,56 @@ from mcja.evaluation.sysu import (
     sysu_query_cams,
     sysu_trial_gallery,
     sysu_trial_masks,
+    sysu_whole_gallery,
 )
 
 __all__ = [
     "GALLERY_CAMS",
-    "REGDB_MSER",
+    "METRIC_KEYS",
+    "MSER_PRESETS",
+    "MserParams",
+    "MserReranker",
+    "PROTOCOLS",
+    "Protocol",
+    "ProtocolRun",
     "SYSU_SETTINGS",
+    "Side",
+    "both_directions",
     "cmc_plot",
     "cosine_distance",
+    "equal_error_rate",
     "evaluate_llcm",
     "evaluate_pair",
     "evaluate_regdb",
     "evaluate_sysu",
+    "llcm_protocol",
     "llcm_trial_gallery",
     "load_rand_perm",
     "mean_over_trials",
     "mean_std_over_trials",
     "mser_rerank",
     "pair_distance",
+    "pair_protocol",
+    "find_protocol",
     "query_stats",
     "rank_metrics",
     "ranked_list_image",
     "ranked_list_pictures",
+    "read_results",
+    "regdb_protocol",
     "regdb_summary",
     "results_json",
     "results_table",
+    "roc_curve",
+    "run_protocol",
     "save_ranked_list",
     "sysu_protocol",
     "sysu_query_cams",
     "sysu_trial_gallery",
     "sysu_trial_masks",
-    "write_report",
-    "equal_error_rate",
-    "roc_curve",
+    "sysu_whole_gallery",
     "tpr_at_fpr",
     "verification",
+    "write_report",
+    "write_results",
 ]

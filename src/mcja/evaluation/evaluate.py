@@ -9,23 +9,21 @@ import numpy as np
 
 from mcja.evaluation._arrays import as_views, to_numpy
 from mcja.evaluation.metrics import rank_metrics, view0_cosine_distance
-from mcja.evaluation.mser import mser_rerank
+from mcja.evaluation.mser import MserParams, mser_rerank, resolve_mser
+from mcja.evaluation.side import Side
 
-METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")
-RERANKERS = (None, "mser")
+METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")  # every protocol's results carry these, in percent
 
 
 def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = None, **rerank_params: Any) -> np.ndarray:
-    """Distances [Nq, Ng] as a numpy array: -cosine of view 0, or MSER over all views (`rerank="mser"`)."""
-    if rerank not in RERANKERS:
-        raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
-    if rerank is None:
-        if rerank_params:
-            raise TypeError(f"re-ranking parameters given without rerank: {sorted(rerank_params)}")
-        q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+    """Distances [Nq, Ng] as a numpy array: -cosine of view 0, or MSER over all views (`rerank="mser"`, SYSU-MM01's
+    parameters unless `rerank_params` say otherwise)."""
+    mser = resolve_mser(rerank, rerank_params)
+    q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+    if mser is None:
         warn_view0(q.shape[0], g.shape[0])
         return to_numpy(view0_cosine_distance(q, g))
-    return to_numpy(mser_rerank(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"), **rerank_params))
+    return to_numpy(mser_rerank(q, g, **mser.as_kwargs()))
 
 
 def warn_view0(query_views: int, gallery_views: int) -> None:
@@ -34,6 +32,16 @@ def warn_view0(query_views: int, gallery_views: int) -> None:
         warnings.warn(f"features with several views (query {query_views}, gallery {gallery_views}) and rerank=None: "
                       "plain ranking uses view 0 (the original image) only; pass rerank='mser' to use every view",
                       UserWarning, stacklevel=3)
+
+
+def pair_protocol(query: Side, gallery: Side, mser: MserParams | None = None, exclude: str = "camera") -> dict[str, Any]:
+    """r1, r5, r10, r20, mAP, mINP (percent) and the CMC curve of one query side against one gallery side.
+
+    Plain cosine ranking of view 0, or MSER re-ranking over all views with `mser`'s parameters. Gallery items from
+    the query's camera are dropped (`exclude`: "camera", "id_camera" or "none").
+    """
+    dist = pair_distance(query.feats, gallery.feats, "mser" if mser else None, **(mser.as_kwargs() if mser else {}))
+    return rank_metrics(dist, query.ids, query.cams, gallery.ids, gallery.cams, exclude)
 
 
 def evaluate_pair(
@@ -47,13 +55,19 @@ def evaluate_pair(
     exclude: str = "camera",
     **rerank_params: Any,
 ) -> dict[str, Any]:
-    """r1, r5, r10, r20, mAP, mINP (percent) and the CMC curve of one query set against one gallery.
+    """`pair_protocol` on arrays: features [N, D] or [V, N, D] (view 0 = original image), numpy or torch on any
+    device; rerank="mser" re-ranks with SYSU-MM01's parameters unless `rerank_params` (k1, k2, ...) say otherwise."""
+    mser = resolve_mser(rerank, rerank_params)
+    query, gallery = Side.of(query_feats, query_ids, query_cams, name="query"), Side.of(gallery_feats, gallery_ids,
+                                                                                        gallery_cams, name="gallery")
+    return pair_protocol(query, gallery, mser, exclude)
 
-    Features are [N, D] or [V, N, D] (view 0 = original image), numpy or torch on any device. Gallery items
-    from the query's camera are dropped (`exclude`: "camera", "id_camera" or "none").
-    """
-    dist = pair_distance(query_feats, gallery_feats, rerank, **rerank_params)
-    return rank_metrics(dist, query_ids, query_cams, gallery_ids, gallery_cams, exclude)
+
+def both_directions(visible: Side, infrared: Side, mser: MserParams | None = None,
+                    exclude: str = "camera") -> dict[str, dict[str, Any]]:
+    """Infrared queries against the visible side and the reverse, keyed "infrared->visible" and "visible->infrared"."""
+    return {"infrared->visible": pair_protocol(infrared, visible, mser, exclude),
+            "visible->infrared": pair_protocol(visible, infrared, mser, exclude)}
 
 
 def _pad(cmc: np.ndarray, length: int) -> np.ndarray:

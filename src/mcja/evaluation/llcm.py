@@ -12,12 +12,12 @@ import random
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from mcja.evaluation._arrays import as_views, labels
-from mcja.evaluation.evaluate import mean_over_trials, pair_distance
-from mcja.evaluation.metrics import rank_metrics
+from mcja.evaluation._arrays import labels
+from mcja.evaluation.evaluate import mean_over_trials, pair_protocol
+from mcja.evaluation.mser import MSER_PRESETS, MserParams, resolve_mser
+from mcja.evaluation.side import Side
 
 
 def llcm_trial_gallery(gallery_paths: Sequence[str | os.PathLike], gallery_ids: Any, gallery_cams: Any, trial: int) -> np.ndarray:
@@ -34,19 +34,28 @@ def llcm_trial_gallery(gallery_paths: Sequence[str | os.PathLike], gallery_ids: 
     return np.sort(np.array(picks, dtype=np.int64))
 
 
-def _direction(q: tuple, g: tuple, trials: int, rerank: str | None, params: dict[str, Any],
-               bar: Any = None) -> dict[str, Any]:
-    """Mean over trials of one direction; q and g are (feats, ids, cams, paths); `bar` steps once per trial."""
-    g_views = as_views(g[0])
-    g_ids, g_cams = labels(g[1], "gallery ids", g_views.shape[1]), labels(g[2], "gallery cams", g_views.shape[1])
+def _direction(query: Side, gallery: Side, trials: int, mser: MserParams | None, bar: Any = None) -> dict[str, Any]:
+    """Mean over trials of one direction; `bar` steps once per trial."""
+    paths = gallery.require_paths("the LLCM protocol")
     per_trial = []
     for t in range(trials):
-        pick = llcm_trial_gallery(g[3], g_ids, g_cams, t)
-        dist = pair_distance(q[0], g_views[:, torch.as_tensor(pick, device=g_views.device)], rerank, **params)
-        per_trial.append(rank_metrics(dist, q[1], q[2], g_ids[pick], g_cams[pick], exclude="id_camera"))
+        pick = llcm_trial_gallery(paths, gallery.ids, gallery.cams, t)
+        per_trial.append(pair_protocol(query, gallery.take(pick), mser, exclude="id_camera"))
         if bar is not None:
             bar.update()
     return mean_over_trials(per_trial)
+
+
+def llcm_protocol(visible: Side, infrared: Side, trials: int = 10, mser: MserParams | None = None,
+                  progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Both directions, keyed "infrared->visible" and "visible->infrared": means over trials + "trials"; each side
+    needs its paths (the trials are drawn per folder). `progress` shows a bar of the trials of both directions."""
+    with tqdm(total=2 * trials, desc=f"{'MSER ' if mser else ''}LLCM trials", unit="trial", leave=False,
+              disable=not progress) as bar:
+        return {
+            "infrared->visible": _direction(infrared, visible, trials, mser, bar),
+            "visible->infrared": _direction(visible, infrared, trials, mser, bar),
+        }
 
 
 def evaluate_llcm(
@@ -54,14 +63,8 @@ def evaluate_llcm(
     infrared_feats: Any, infrared_ids: Any, infrared_cams: Any, infrared_paths: Sequence[str | os.PathLike],
     trials: int = 10, rerank: str | None = None, progress: bool = False, **rerank_params: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Both directions, keyed "infrared->visible" and "visible->infrared": means over trials + "trials".
-    `progress` shows a bar of the trials of both directions."""
-    as_views(visible_feats, "visible"), as_views(infrared_feats, "infrared")  # refuse NaN / inf, naming the side
-    vis = (visible_feats, visible_ids, visible_cams, visible_paths)
-    nir = (infrared_feats, infrared_ids, infrared_cams, infrared_paths)
-    with tqdm(total=2 * trials, desc=f"{'MSER ' if rerank else ''}LLCM trials", unit="trial", leave=False,
-              disable=not progress) as bar:
-        return {
-            "infrared->visible": _direction(nir, vis, trials, rerank, rerank_params, bar),
-            "visible->infrared": _direction(vis, nir, trials, rerank, rerank_params, bar),
-        }
+    """`llcm_protocol` on arrays; rerank="mser" uses MSER_PRESETS["llcm"] unless `rerank_params` say otherwise."""
+    mser = resolve_mser(rerank, rerank_params, MSER_PRESETS["llcm"])
+    visible = Side.of(visible_feats, visible_ids, visible_cams, visible_paths, name="visible")
+    infrared = Side.of(infrared_feats, infrared_ids, infrared_cams, infrared_paths, name="infrared")
+    return llcm_protocol(visible, infrared, trials, mser, progress)

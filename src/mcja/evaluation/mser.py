@@ -16,7 +16,7 @@ gallery items are present: `MserReranker` computes them once and re-ranks any nu
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from mcja.evaluation._arrays import as_views
 from mcja.evaluation.metrics import pairwise_dot
 
 NEIGHBOUR_RULES = ("query", "all")
+RERANKERS = (None, "mser")
 _ROW_CHUNK = 1024  # rows of a distance matrix held at once
 _PAIR_CHUNK = 1 << 21  # (query entry, gallery entry) pairs expanded at once in the Jaccard join
 # A V column whose gallery entries fill more than this share of the gallery is joined densely: a dense row
@@ -34,6 +35,47 @@ _PAIR_CHUNK = 1 << 21  # (query entry, gallery entry) pairs expanded at once in 
 _DENSE_SHARE = 1 / 16
 
 Csr = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # row pointers, column indices, values
+
+
+@dataclass(frozen=True)
+class MserParams:
+    """MSER's parameters: neighbours k1, query expansion k2, weight lambda of the original distance, and where
+    neighbours come from ("query": the query part only, SYSU-MM01's masking; "all": every item, RegDB's)."""
+
+    k1: int = 40
+    k2: int = 20
+    lambda_value: float = 0.3
+    neighbours: str = "query"
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `mser_rerank` / `MserReranker`."""
+        return asdict(self)
+
+    def describe(self) -> str:
+        """'k1 40, k2 20, lambda 0.3, neighbours from the queries'."""
+        where = "the queries" if self.neighbours == "query" else "all items"
+        return f"k1 {self.k1}, k2 {self.k2}, lambda {self.lambda_value:g}, neighbours from {where}"
+
+
+# The published settings (MCJA-SPEC, MSER). LLCM has no published MSER setting: like SYSU-MM01 it is a multi-camera
+# set with infrared queries in its headline direction, so it takes SYSU-MM01's (what the evaluation always used).
+MSER_PRESETS: dict[str, MserParams] = {
+    "sysu": MserParams(),
+    "regdb": MserParams(k1=50, k2=10, lambda_value=0.2, neighbours="all"),
+    "llcm": MserParams(),
+}
+
+
+def resolve_mser(rerank: str | None, params: dict[str, Any], preset: MserParams = MserParams()) -> MserParams | None:
+    """The parameters of a call in the array form (`rerank=..., k1=...`): None for plain ranking, else `preset` with
+    `params` over it."""
+    if rerank not in RERANKERS:
+        raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
+    if rerank is None:
+        if params:
+            raise TypeError(f"re-ranking parameters given without rerank: {sorted(params)}")
+        return None
+    return replace(preset, **params)
 
 
 def _sq_dist(x: torch.Tensor, y: torch.Tensor, sq_x: torch.Tensor, sq_y: torch.Tensor) -> torch.Tensor:
@@ -230,8 +272,9 @@ class MserReranker:
     distance, each gallery item's k2 nearest queries. Otherwise each subset is re-ranked from scratch.
     """
 
-    def __init__(self, query_feats: Any, gallery_feats: Any, k1: int = 40, k2: int = 20, lambda_value: float = 0.3,
-                 neighbours: str = "query", multi_view: str | None = None, normalize: bool = True) -> None:
+    def __init__(self, query_feats: Any, gallery_feats: Any, k1: int = MserParams.k1, k2: int = MserParams.k2,
+                 lambda_value: float = MserParams.lambda_value, neighbours: str = MserParams.neighbours,
+                 multi_view: str | None = None, normalize: bool = True) -> None:
         if neighbours not in NEIGHBOUR_RULES:
             raise ValueError(f"neighbours must be one of {NEIGHBOUR_RULES}, got {neighbours!r}")
         if k1 < 1 or k2 < 1:
@@ -300,17 +343,17 @@ class MserReranker:
 def mser_rerank(
     query_feats: Any,
     gallery_feats: Any,
-    k1: int = 40,
-    k2: int = 20,
-    lambda_value: float = 0.3,
-    neighbours: str = "query",
+    k1: int = MserParams.k1,
+    k2: int = MserParams.k2,
+    lambda_value: float = MserParams.lambda_value,
+    neighbours: str = MserParams.neighbours,
     multi_view: str | None = None,
     normalize: bool = True,
 ) -> Any:
     """Re-ranked distances [Nq, Ng] (lower = closer) from [V, N, D] or [N, D] features; numpy in, numpy out.
 
-    Defaults are SYSU-MM01's; RegDB uses k1=50, k2=10, lambda_value=0.2, neighbours="all". The multi-view
-    side is the one whose views differ (`multi_view` forces it); runs on the query features' device.
+    Defaults are SYSU-MM01's (`MSER_PRESETS`: RegDB uses k1=50, k2=10, lambda_value=0.2, neighbours="all"). The
+    multi-view side is the one whose views differ (`multi_view` forces it); runs on the query features' device.
     """
     final = MserReranker(query_feats, gallery_feats, k1, k2, lambda_value, neighbours, multi_view, normalize).rerank()
     return final if isinstance(query_feats, torch.Tensor) else final.cpu().numpy()

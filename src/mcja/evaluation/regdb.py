@@ -10,29 +10,33 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from mcja.evaluation._arrays import as_views
-from mcja.evaluation.evaluate import evaluate_pair, mean_std_over_trials
+from mcja.evaluation.evaluate import mean_std_over_trials, pair_protocol
+from mcja.evaluation.mser import MSER_PRESETS, MserParams, resolve_mser
+from mcja.evaluation.side import Side
 
 DIRECTIONS = ("visible->thermal", "thermal->visible")
-REGDB_MSER = {"k1": 50, "k2": 10, "lambda_value": 0.2, "neighbours": "all"}
+
+
+def regdb_protocol(visible: Side, thermal: Side, mser: MserParams | None = None,
+                   progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Metrics of one split in both directions, keyed "visible->thermal" and "thermal->visible"; every gallery
+    image is eligible (the sides' cameras are ignored). `progress` shows a bar of the two directions."""
+    vis = visible.with_cams(np.zeros(len(visible), dtype=np.int64))
+    th = thermal.with_cams(np.ones(len(thermal), dtype=np.int64))
+    pairs = {"visible->thermal": (vis, th), "thermal->visible": (th, vis)}
+    bar = tqdm(pairs.items(), desc=f"{'MSER ' if mser else ''}RegDB directions", leave=False, disable=not progress)
+    return {name: pair_protocol(q, g, mser, exclude="none") for name, (q, g) in bar}
 
 
 def evaluate_regdb(
     visible_feats: Any, visible_ids: Any, thermal_feats: Any, thermal_ids: Any, rerank: str | None = None,
     progress: bool = False, **rerank_params: Any
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of one split in both directions, keyed "visible->thermal" and "thermal->visible".
-
-    With rerank="mser" the RegDB settings (k1 50, k2 10, lambda 0.2, no masking) apply unless overridden.
-    `progress` shows a bar of the two directions.
-    """
-    params = {**REGDB_MSER, **rerank_params} if rerank == "mser" else rerank_params
-    nv, nt = as_views(visible_feats, "visible").shape[1], as_views(thermal_feats, "thermal").shape[1]
-    vis = (visible_feats, visible_ids, np.zeros(nv, dtype=np.int64))
-    th = (thermal_feats, thermal_ids, np.ones(nt, dtype=np.int64))
-    pairs = {"visible->thermal": (vis, th), "thermal->visible": (th, vis)}
-    bar = tqdm(pairs.items(), desc=f"{'MSER ' if rerank else ''}RegDB directions", leave=False, disable=not progress)
-    return {name: evaluate_pair(*q, *g, rerank, exclude="none", **params) for name, (q, g) in bar}
+    """`regdb_protocol` on arrays. With rerank="mser" the RegDB settings (MSER_PRESETS["regdb"]: k1 50, k2 10,
+    lambda 0.2, no masking) apply unless `rerank_params` override them."""
+    mser = resolve_mser(rerank, rerank_params, MSER_PRESETS["regdb"])
+    visible, thermal = Side.of(visible_feats, visible_ids, name="visible"), Side.of(thermal_feats, thermal_ids, name="thermal")
+    return regdb_protocol(visible, thermal, mser, progress)
 
 
 def regdb_summary(splits: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from mcja.errors import DatasetError
 from mcja.evaluation._arrays import as_views, labels, to_numpy
-from mcja.evaluation.evaluate import RERANKERS, mean_over_trials, warn_view0
-from mcja.evaluation.mser import MserReranker
+from mcja.evaluation.evaluate import mean_over_trials, pair_protocol, warn_view0
+from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, resolve_mser
+from mcja.evaluation.side import Side
 from mcja.evaluation.metrics import QueryStats, group_stats, pairwise_dot, query_groups, rank_metrics, summarize
 
 GALLERY_CAMS: dict[str, tuple[int, ...]] = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
@@ -164,8 +165,8 @@ def sysu_query_cams(query_cams: Any) -> np.ndarray:
     return cams
 
 
-def _setting_name(mode: str, shots: int) -> str:
-    """Human name of a SYSU-MM01 setting, e.g. 'all-search single-shot'."""
+def setting_name(mode: str, shots: int) -> str:
+    """Human name of a SYSU-MM01 setting, e.g. 'all-search single-shot' (the rows of its results)."""
     return f"{mode}-search {'single' if shots == 1 else 'multi'}-shot" if shots in (1, 10) else f"{mode}-search {shots}-shot"
 
 
@@ -214,47 +215,46 @@ class _RerankedDistances:
 
 
 def sysu_protocol(
-    query_feats: Any,
-    query_ids: Any,
-    query_cams: Any,
-    gallery_feats: Any,
-    gallery_ids: Any,
-    gallery_cams: Any,
-    gallery_paths: Sequence[str | os.PathLike],
+    query: Side,
+    gallery: Side,
     perm: str | os.PathLike | np.ndarray,
     settings: Sequence[tuple[str, int]] = SYSU_SETTINGS,
     trials: int = 10,
-    rerank: str | None = None,
+    mser: MserParams | None = None,
     progress: bool = False,
-    **rerank_params: Any,
 ) -> dict[str, dict[str, Any]]:
     """SYSU-MM01 results per setting name ('all-search single-shot', ...): means over trials + "trials".
 
-    Work shared by the settings and trials is done once: plain ranking computes each query-gallery cosine
-    once; rerank="mser" (SYSU defaults: k1 40, k2 20, lambda 0.3, query neighbours) computes the query-side
-    neighbour structure and the query-gallery distances once and re-ranks each trial's gallery against them.
-    `progress` shows a bar of the trials (re-ranking takes minutes on the real dataset).
+    `query` is the infrared side (the cam-3 -> cam-2 same-location rule is applied to a copy of its cameras),
+    `gallery` every visible test image with its paths. Work shared by the settings and trials is done once: plain
+    ranking computes each query-gallery cosine once; with `mser` (MSER_PRESETS["sysu"] is the published setting) the
+    query-side neighbour structure and the query-gallery distances are computed once and each trial's gallery is
+    re-ranked against them. `progress` shows a bar of the trials (re-ranking takes minutes on the real dataset).
     """
-    if rerank not in RERANKERS:
-        raise ValueError(f"rerank must be one of {RERANKERS}, got {rerank!r}")
-    q_views, g_views = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
-    nq, ng = q_views.shape[1], len(gallery_paths)
-    qids, gids = labels(query_ids, "query_ids", nq), labels(gallery_ids, "gallery_ids", ng)
-    qcams, gcams = sysu_query_cams(labels(query_cams, "query_cams", nq)), labels(gallery_cams, "gallery_cams", ng)
+    query = query.with_cams(sysu_query_cams(query.cams))
+    paths, gids, gcams = gallery.require_paths("the SYSU-MM01 protocol"), gallery.ids, gallery.cams
     perm = load_rand_perm(perm)
-    numbers = np.full(ng, -1, dtype=np.int64)
+    numbers = np.full(len(gallery), -1, dtype=np.int64)
     known = np.isin(gcams, sorted(set().union(*GALLERY_CAMS.values())))  # parsed once for every setting
-    numbers[known] = image_numbers(np.asarray(gallery_paths, dtype=object)[known])
+    numbers[known] = image_numbers(paths[known])
     masks = {(m, s): _trial_masks(numbers, gcams, gids, perm, m, s, trials) for m, s in settings}
-    if g_views.shape[1] != ng:
-        raise ValueError(f"gallery has {g_views.shape[1]} feature rows but {ng} paths")
     used = np.any([mk.any(0) for mk in masks.values()], axis=0)
-    if rerank is None:
-        warn_view0(q_views.shape[0], g_views.shape[0])
-        cache = _PlainDistances(q_views[0], qids, qcams, g_views[0], gids, gcams, used)
+    if mser is None:
+        warn_view0(query.views, gallery.views)
+        cache = _PlainDistances(query.feats[0], query.ids, query.cams, gallery.feats[0], gids, gcams, used)
     else:
-        cache = _RerankedDistances(q_views, g_views, used, (qids, qcams, gids, gcams), rerank_params)
-    return _per_setting(cache, masks, f"{'MSER ' if rerank else ''}SYSU-MM01 trials", progress)
+        cache = _RerankedDistances(query.feats, gallery.feats, used, (query.ids, query.cams, gids, gcams),
+                                   mser.as_kwargs())
+    return _per_setting(cache, masks, f"{'MSER ' if mser else ''}SYSU-MM01 trials", progress)
+
+
+def sysu_whole_gallery(query: Side, gallery: Side, mser: MserParams | None = None,
+                       modes: Sequence[str] = tuple(GALLERY_CAMS)) -> dict[str, dict[str, Any]]:
+    """SYSU-MM01 search modes against every visible test image of the mode's cameras (no trials: for a copy of the
+    dataset without exp/rand_perm_cam.mat; the figures are not comparable with published ones)."""
+    query = query.with_cams(sysu_query_cams(query.cams))  # the same-location rule still applies
+    return {f"{mode}-search whole gallery": pair_protocol(query, gallery.take(np.isin(gallery.cams, GALLERY_CAMS[mode])),
+                                                          mser) for mode in modes}
 
 
 def _per_setting(cache: Any, masks: dict[tuple[str, int], np.ndarray], desc: str, progress: bool) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def _per_setting(cache: Any, masks: dict[tuple[str, int], np.ndarray], desc: str
             for mask in mk:
                 per_trial.append(cache.metrics(mask))
                 bar.update()
-            out[_setting_name(mode, shots)] = {"mode": mode, "shots": shots, **mean_over_trials(per_trial)}
+            out[setting_name(mode, shots)] = {"mode": mode, "shots": shots, **mean_over_trials(per_trial)}
     return out
 
 
@@ -290,8 +290,10 @@ def evaluate_sysu(
     """One SYSU-MM01 setting: metric means over `trials` gallery trials, plus "trials" (per-trial dicts).
 
     Queries are the infrared images, the gallery arrays hold every visible test image (all cameras); the
-    cam-3 -> cam-2 same-location rule is applied to a copy of query_cams.
+    cam-3 -> cam-2 same-location rule is applied to a copy of query_cams. rerank="mser" uses MSER_PRESETS["sysu"]
+    unless `rerank_params` (k1, k2, lambda_value, neighbours) say otherwise.
     """
-    result = sysu_protocol(query_feats, query_ids, query_cams, gallery_feats, gallery_ids, gallery_cams,
-                           gallery_paths, perm, [(mode, shots)], trials, rerank, progress, **rerank_params)
-    return result[_setting_name(mode, shots)]
+    mser = resolve_mser(rerank, rerank_params, MSER_PRESETS["sysu"])
+    query = Side.of(query_feats, query_ids, query_cams, name="query")
+    gallery = Side.of(gallery_feats, gallery_ids, gallery_cams, gallery_paths, name="gallery")
+    return sysu_protocol(query, gallery, perm, [(mode, shots)], trials, mser, progress)[setting_name(mode, shots)]

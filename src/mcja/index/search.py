@@ -1,8 +1,8 @@
 """Searching an index: top-k by cosine (FAISS or exact), filters by modality / camera, MSER re-ranking over the
 union of the queries' top candidates, and the ranked JSON + contact sheets that `mcja search` writes.
 
-Re-ranking: each query's top RERANK_CANDIDATES (at least top-k) are gathered, and MSER (RegDB's settings:
-k1 = 50, k2 = 10, lambda = 0.2, neighbours from all items) runs on the queries + that union, with the
+Re-ranking: each query's top RERANK_CANDIDATES (at least top-k) are gathered, and MSER (`RERANK`: RegDB's preset,
+neighbours from all items, which suits any gallery) runs on the queries + that union, with the
 gallery's MSER views when the index has them; its cost grows with queries x candidates, not with the archive.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mcja.errors import ConfigError
-from mcja.evaluation import REGDB_MSER, mser_rerank, save_ranked_list
+from mcja.evaluation import MSER_PRESETS, mser_rerank, save_ranked_list
 from mcja.inference.sources import find_images, pid_from_path
 from mcja.utils.io import atomic_write_json
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mcja.index.gallery import GalleryIndex
 
 RERANK_CANDIDATES = 100
+RERANK = MSER_PRESETS["regdb"]  # no query-side masking: an archive is not a benchmark's query set
 RESULTS_NAME = "results.json"
 
 
@@ -64,7 +65,7 @@ def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int
         return np.full((len(q), k), -np.inf), np.full((len(q), k), -1), np.full((len(q), k), -np.inf)
     ids, rows = index.id_rows()
     gallery = torch.from_numpy(index.feats.take(rows[np.searchsorted(ids, union)], view=None)).transpose(0, 1)
-    dist = mser_rerank(q[None], gallery, **REGDB_MSER).numpy()
+    dist = mser_rerank(q[None], gallery, **RERANK.as_kwargs()).numpy()
     cosine = (q @ gallery[0].T).numpy()
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
     pad = max(0, k - order.shape[1])
@@ -76,7 +77,7 @@ def score_name(rerank: bool) -> str:
     """What the `score` of a result means."""
     if not rerank:
         return "cosine similarity"
-    return f"1 - MSER re-ranked distance (k1={REGDB_MSER['k1']}, k2={REGDB_MSER['k2']}, lambda={REGDB_MSER['lambda_value']})"
+    return f"1 - MSER re-ranked distance ({RERANK.describe()})"
 
 
 def expand_queries(queries: Sequence[str | os.PathLike], exclude: Path | None = None) -> list[str]:

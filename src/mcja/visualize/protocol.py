@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mcja.errors import MCJAError
-from mcja.evaluation import REGDB_MSER, cmc_plot, pair_distance
+from mcja.evaluation import PROTOCOLS, cmc_plot, pair_distance
 from mcja.evaluation.figures import roc_plot, similarity_histograms, tsne_plot
 from mcja.evaluation.verification import TARGET_FPRS, verification, verification_json, verification_table
 from mcja.utils.io import atomic_write_json, atomic_write_text
@@ -47,8 +47,7 @@ def distances(ir: torch.Tensor, vis: torch.Tensor, protocol: str, mser: bool) ->
     """Infrared-to-visible distances: plain cosine, and MSER re-ranked when asked (the protocol's parameters)."""
     out = {"plain": pair_distance(ir, vis[:1])}
     if mser and vis.shape[0] == 4:
-        params = {} if protocol in ("sysu", "sysu-whole", "llcm") else REGDB_MSER
-        out["MSER re-ranked"] = pair_distance(ir, vis, "mser", **params)
+        out["MSER re-ranked"] = pair_distance(ir, vis, "mser", **PROTOCOLS[protocol].mser.as_kwargs())
     return out
 
 
