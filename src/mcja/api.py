@@ -11,10 +11,6 @@ from typing import Any, Callable, Sequence
 
 from mcja.config import Config, load_config
 
-__all__ = ["FeatureExtractor", "GalleryIndex", "ablate", "activation_maps", "data_info", "demo", "export", "extract",
-           "index_build", "index_info", "index_search", "index_update", "make_synthetic", "model_info", "resume",
-           "search", "serve", "show_augmentations", "test", "train", "train_trials", "visualize_features"]
-
 
 def __getattr__(name: str) -> Any:
     # The two classes the package exports, imported on first use (they pull in torch).

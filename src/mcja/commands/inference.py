@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.data.registry import DATASET_NAMES
 from mcja.commands.common import add_amp_option, add_verb, model_size, trial_number
+from mcja.data.registry import DATASET_NAMES
 
 EXTRACT_EXAMPLES = """
   mcja extract --checkpoint best.pt --images photos/ --out photos.npz

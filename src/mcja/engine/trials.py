@@ -16,7 +16,8 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
     trials are kept and an interrupted one is resumed, so the loop can be continued.
     """
     from mcja.engine.evaluate import read_results, write_trials_table
-    from mcja.engine.run import resume, train as run_train
+    from mcja.engine.run import resume
+    from mcja.engine.run import train as run_train
     from mcja.engine.rundir import unused_folder
 
     base = load_config(config, list(overrides))

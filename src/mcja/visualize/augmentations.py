@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from mcja.config import DataConfig
 from mcja.data import augment as A
 from mcja.data.images import load_resized
-from mcja.data.registry import load_dataset
 from mcja.data.records import VISIBLE, Sample
+from mcja.data.registry import load_dataset
 from mcja.errors import DatasetError
 from mcja.utils.io import atomic_path, ensure_writable_file
 
@@ -71,7 +71,7 @@ def augmentation_cells(images: torch.Tensor, modality: torch.Tensor, g: torch.Ge
          [f"{CHANNELS[c]}, alpha {a:.2f}" for c, a in zip(p.sj_channel.tolist(), p.sj_alpha.tolist())]),
         (A.hflip(images), [""] * n),
         (A.pad_crop(images, p.offset[:, 0], p.offset[:, 1], aug.padding),
-         [f"top {t} left {l} (pad {aug.padding})" for t, l in p.offset.tolist()]),
+         [f"top {t} left {left} (pad {aug.padding})" for t, left in p.offset.tolist()]),
         (_denormalize(A.erase(A.normalize(images), erase_box)), [_box(b) for b in erase_box]),
         (_denormalize(aug.apply(images, modality, p)), [_pipeline_caption(p, i, int(modality[i])) for i in range(n)]),
     ]
