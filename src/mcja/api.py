@@ -71,11 +71,8 @@ def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
          device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto", figures: int = 0,
          fprs: Sequence[float] = (1e-4, 1e-3, 1e-2)) -> dict[str, Any]:
-    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict).
-
-    Adds a verification section (TPR and threshold at each of `fprs`) to results.md; `figures=N` also draws the
-    figures for N queries beside it. `amp`: auto (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32).
-    """
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict), with
+    verification at `fprs` and `figures` per query set (see `mcja.engine.testing.test_checkpoint`)."""
     from mcja.engine.testing import test_checkpoint
 
     return test_checkpoint(checkpoint, dataset, root, trial=trial, mser=mser, out=out, image_size=image_size,
