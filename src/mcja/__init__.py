@@ -1,6 +1,6 @@
 """mcja: visible-infrared person re-identification with MCJA (TCSVT 2024).
 
-`mcja.api` has the verbs as functions (train, test, extract, search, export, demo);
+`mcja.api` has the verbs as functions (train, test, extract, search, export, index_*, serve, demo, ...);
 `mcja.FeatureExtractor` turns images into features with a trained model; `mcja.GalleryIndex` searches an
 archive of them.
 """
@@ -15,13 +15,10 @@ __all__ = ["FeatureExtractor", "GalleryIndex", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so `import mcja` stays light (no torch import) for the CLI's --help and --version.
-    if name == "FeatureExtractor":
-        from mcja.inference import FeatureExtractor
+    # Through mcja.api, which imports them on first use, so `import mcja` stays light (no torch import) for the
+    # CLI's --help and --version.
+    if name in ("FeatureExtractor", "GalleryIndex"):
+        from mcja import api
 
-        return FeatureExtractor
-    if name == "GalleryIndex":
-        from mcja.index import GalleryIndex
-
-        return GalleryIndex
+        return getattr(api, name)
     raise AttributeError(f"module 'mcja' has no attribute {name!r}")

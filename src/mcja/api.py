@@ -1,15 +1,31 @@
-"""The verbs as Python functions: what `mcja train/test/...` call, usable from notebooks and scripts."""
+"""The verbs as Python functions: what `mcja train/test/...` call, usable from notebooks and scripts.
+
+A thin façade: each function imports the package that does the work when called, so `import mcja.api` stays
+light (no torch). `FeatureExtractor` and `GalleryIndex` resolve the same way.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from mcja.config import Config, load_config
-from mcja.errors import ConfigError
 
 
+def __getattr__(name: str) -> Any:
+    # The two classes the package exports, imported on first use (they pull in torch).
+    if name == "FeatureExtractor":
+        from mcja.inference import FeatureExtractor
+
+        return FeatureExtractor
+    if name == "GalleryIndex":
+        from mcja.index import GalleryIndex
+
+        return GalleryIndex
+    raise AttributeError(f"module 'mcja.api' has no attribute {name!r}")
+
+
+# ------------------------------------------------------------------------------------------------ training
 def train(config: str | Path | Config = "sysu.yaml", overrides: Sequence[str] = (), out: str | Path | None = None,
           progress: bool = True) -> Any:
     """Train a model (one process, or one rank under torchrun); returns the run summary."""
@@ -21,107 +37,94 @@ def train(config: str | Path | Config = "sysu.yaml", overrides: Sequence[str] = 
 
 def resume(run_dir: str | Path, overrides: Sequence[str] = (), progress: bool = True) -> Any:
     """Continue the run in `run_dir` from its `last.pt` (overrides such as optim.epochs=200 apply)."""
-    from mcja.engine.checkpoint import load_training_state
-    from mcja.engine.run import resume_config, train as run_train
+    from mcja.engine.run import resume as run_resume
 
-    state = load_training_state(Path(run_dir) / "last.pt")  # read once, weights-only
-    return run_train(resume_config(state, list(overrides)), resume=run_dir, progress=progress, resume_state=state)
+    return run_resume(run_dir, list(overrides), progress=progress)
 
 
 def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tuple(range(1, 11)),
                  overrides: Sequence[str] = (), out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """One model per RegDB split (the standard protocol), then the table of mean ± std over the splits.
+    """One model per RegDB split, then the mean ± std table; `out` again continues (see `mcja.engine.trials`)."""
+    from mcja.engine.trials import train_trials as run_trials
 
-    Without `out` the trials go to a fresh folder (output_dir/name, made unique); given `out` again, finished
-    trials are kept and an interrupted one is resumed, so the loop can be continued.
-    """
-    from mcja.evaluation.report import read_results, write_trials_table
-    from mcja.engine.run import train as run_train
-    from mcja.engine.rundir import unused_folder
-
-    base = load_config(config, list(overrides))
-    root = Path(out) if out else unused_folder(Path(base.output_dir) / base.name)
-    per_trial: dict[int, dict[str, Any]] = {}
-    for trial in trials:
-        run_dir = root / f"trial-{trial}"
-        if (run_dir / "results.json").exists():  # finished earlier
-            per_trial[trial] = read_results(run_dir)
-        elif (run_dir / "last.pt").exists():  # interrupted earlier
-            per_trial[trial] = resume(run_dir, progress=progress).results
-        else:
-            cfg = load_config(config, [*overrides, f"data.trial={trial}"])
-            per_trial[trial] = run_train(cfg, run_dir=run_dir, progress=progress).results
-    return write_trials_table(per_trial, root, title=f"{base.name}: {len(per_trial)} trials")
+    return run_trials(config, trials, overrides, out, progress=progress)
 
 
+def ablate(config: str | Path = "sysu.yaml", variants: str | Sequence[str] = "all", overrides: Sequence[str] = (),
+           out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """The ablation variants trained one by one (resumable), then their comparison table (see `mcja.engine.ablation`)."""
+    from mcja.engine.ablation import run_ablation
+
+    return run_ablation(config, variants, overrides, out, progress=progress)
+
+
+def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress: bool = True,
+         **settings: Any) -> dict[str, Any]:
+    """Synthetic data, training, evaluation and a report folder (see `mcja.demo.run_demo`)."""
+    from mcja.demo import DemoSettings, run_demo
+
+    return run_demo(out, DemoSettings(**settings), overrides, progress=progress)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
          device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto", figures: int = 0,
-         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2)) -> dict[str, Any]:
-    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict).
+         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2), mser_preset: str = "auto") -> dict[str, Any]:
+    """The dataset's whole test protocol for a trained model (ours or a reference-code state dict), with
+    verification at `fprs` and `figures` per query set (see `mcja.engine.testing.test_checkpoint`)."""
+    from mcja.engine.testing import test_checkpoint
 
-    Adds a verification section (TPR and threshold at each of `fprs`) to results.md; `figures=N` also draws the
-    figures for N queries beside it. `amp`: auto (bf16 on CUDA and on CPUs with native bf16), bf16 or off (float32).
-    """
-    from mcja.data.registry import load_dataset
-    from mcja.engine.eval_data import prepare_eval_data
-    from mcja.engine.evaluate import evaluate_model, mser_settings
-    from mcja.evaluation.report import write_results
-    from mcja.engine.runtime import setup_runtime
-    from mcja.models import load_model
-    from mcja.models.reader import read_checkpoint
-    from mcja.utils.io import ensure_writable_dir
-
-    _test_config(None, dataset, str(root), trial, image_size, batch_size, trials)  # bad arguments fail before any read
-    out_dir = ensure_writable_dir(out or Path(checkpoint).parent / f"test-{dataset}",
-                                  "--out" if out else "--out (default: a folder beside the checkpoint)")
-    ckpt = read_checkpoint(checkpoint)  # once, weights-only: a foreign file cannot run code
-    cfg = _test_config(ckpt.config, dataset, str(root), trial, image_size, batch_size, trials)
-    data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
-    rt = setup_runtime(device, amp=amp, channels_last=True, inference=True)
-    model = load_model(ckpt).to(rt.device)
-    eval_data = prepare_eval_data(data, None, cfg.data.image_size, cfg.data.cache_dir or None, trial, trials,
-                                  progress=progress)
-    params = mser_settings(cfg.eval, eval_data.protocol) if mser else None
-    results = evaluate_model(model, eval_data, rt, batch_size, mser=params, full=True, progress=progress,
-                             keep_features=True)
-    written = write_results(results, out_dir, title=f"{Path(checkpoint).name} on {eval_data.describe()}")
-    from mcja.visualize.protocol import report_extras
-
-    extras = report_extras(out_dir, results.pop("features"), eval_data.vis, eval_data.ir, results, figures,
-                           eval_data.protocol, model.float(), cfg.data.image_size, fprs)
-    results["verification"], results["figures"] = extras["verification"], extras["figures"]
-    return {**results, "written": [str(p) for p in written]}
+    return test_checkpoint(checkpoint, dataset, root, trial=trial, mser=mser, out=out, image_size=image_size,
+                           batch_size=batch_size, device=device, trials=trials, progress=progress, amp=amp,
+                           figures=figures, fprs=fprs, mser_preset=mser_preset)
 
 
-def _test_config(stored: dict[str, Any] | None, dataset: str, root: str, trial: int,
-                 image_size: Sequence[int] | None, batch_size: int, trials: int) -> Config:
-    """Evaluation settings: the checkpoint's image size when it has a config, else the dataset's defaults."""
-    from mcja.config import config_from_dict, validate
+def visualize_features(features: Sequence[str | Path], out: str | Path, **options: Any) -> dict[str, Any]:
+    """Metrics, verification and figures of `extract` files into out/results.md (see `mcja.visualize.features`)."""
+    from mcja.visualize.features import visualize_features as run
 
-    cfg = config_from_dict(stored) if stored else load_config(dataset if dataset != "folder" else "sysu")
-    cfg.data.dataset, cfg.data.root, cfg.data.trial = dataset, root, trial
-    if image_size:
-        cfg.data.image_size = list(image_size)
-    cfg.eval.batch_size, cfg.eval.trials = batch_size, trials
-    validate(cfg)  # the arguments are settings too: image size, batch size and trials in range
-    return cfg
+    return run(features, out, **options)
 
 
-def parse_trials(text: str) -> list[int]:
-    """'1-10' -> [1..10]; '1,3,5' -> [1, 3, 5]."""
-    out: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", part)
-        if not m:
-            raise ConfigError(f"--trials '{text}': expected e.g. 1-10 or 1,3,5")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        out.extend(range(lo, hi + 1))
-    if not out or min(out) < 1 or max(out) > 10:
-        raise ConfigError(f"--trials '{text}': RegDB trials are 1..10")
-    return out
+def activation_maps(checkpoint: str | Path, images: Sequence[str | Path], out: str | Path,
+                    image_size: Sequence[int] | None = None) -> Path:
+    """Grad-CAM maps of image files as one PNG (see `mcja.visualize.activation.explain_checkpoint`)."""
+    from mcja.visualize.activation import explain_checkpoint
+
+    return explain_checkpoint(checkpoint, images, out, image_size)
 
 
+# ------------------------------------------------------------------------------------------------ data and models
+def data_info(dataset: str, root: str | Path, trial: int = 1, verify: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """A dataset's counts per split, modality and camera, and warnings (see `mcja.data.summary.dataset_info`)."""
+    from mcja.data.summary import dataset_info
+
+    return dataset_info(dataset, str(root), trial=trial, verify=verify)
+
+
+def make_synthetic(layout: str, out: str | Path, **options: Any) -> Path:
+    """A small synthetic dataset in a benchmark's published layout (see `mcja.data.synthetic.make_synthetic`)."""
+    from mcja.data.synthetic import make_synthetic as write
+
+    return write(layout, out, **options)
+
+
+def show_augmentations(dataset: str, root: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+    """A PNG grid of training images under each augmentation (see `mcja.visualize.augmentations`)."""
+    from mcja.visualize.augmentations import augmentation_grid
+
+    return augmentation_grid(dataset, root, out, **options)
+
+
+def model_info(checkpoint: str | Path | None = None, **options: Any) -> dict[str, Any]:
+    """Size, shapes and forward time of a loaded or random-weight model (see `mcja.inference.model_info`)."""
+    from mcja.inference.model_info import model_info as describe
+
+    return describe(checkpoint, **options)
+
+
+# ------------------------------------------------------------------------------------------------ inference
 def extract(checkpoint: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
     """Features of a folder, a list or a dataset split to an npz (see `mcja.inference.extract_file`)."""
     from mcja.inference import extract_file
@@ -137,6 +140,14 @@ def search(checkpoint: str | Path, queries: Sequence[str | Path], gallery: str |
     return search_gallery(checkpoint, queries, gallery, out, **options)
 
 
+def export(checkpoint: str | Path, onnx_path: str | Path, **options: Any) -> dict[str, Any]:
+    """The eval network as ONNX, parity-checked with onnxruntime (see `mcja.inference.export_onnx`)."""
+    from mcja.inference import export_onnx
+
+    return export_onnx(checkpoint, onnx_path, **options)
+
+
+# ------------------------------------------------------------------------------------------------ gallery index
 def index_build(out: str | Path, checkpoint: str | Path, **options: Any) -> dict[str, Any]:
     """Build (or resume) a gallery index of a folder or list of images (see `mcja.index.build_index`)."""
     from mcja.index import build_index
@@ -158,23 +169,15 @@ def index_search(index: str | Path, queries: Sequence[str | Path], out: str | Pa
     return search_index(index, queries, out, **options)
 
 
-def export(checkpoint: str | Path, onnx_path: str | Path, **options: Any) -> dict[str, Any]:
-    """The eval network as ONNX, parity-checked with onnxruntime (see `mcja.inference.export_onnx`)."""
-    from mcja.inference import export_onnx
+def index_info(index: str | Path) -> dict[str, Any]:
+    """What an index holds: identity, images, search structure (see `mcja.index.index_info`)."""
+    from mcja.index import index_info as describe
 
-    return export_onnx(checkpoint, onnx_path, **options)
-
-
-def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress: bool = True, **settings: Any) -> dict[str, Any]:
-    """Synthetic data, training, evaluation and a report folder (see `mcja.demo.run_demo`)."""
-    from mcja.demo import DemoSettings, run_demo
-
-    return run_demo(out, DemoSettings(**settings), overrides, progress=progress)
+    return describe(index)
 
 
-def ablate(config: str | Path = "sysu.yaml", variants: str | Sequence[str] = "all", overrides: Sequence[str] = (),
-           out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """The ablation variants trained one by one (resumable), then their comparison table (see `mcja.engine.ablation`)."""
-    from mcja.engine.ablation import run_ablation
+def serve(index: str | Path, on_ready: Callable[[dict[str, Any]], None] | None = None, **options: Any) -> None:
+    """Serve an index over HTTP until stopped (see `mcja.serve.server.run_server`; needs the 'serve' extra)."""
+    from mcja.serve.server import run_server
 
-    return run_ablation(config, variants, overrides, out, progress=progress)
+    run_server(index, on_ready=on_ready, **options)

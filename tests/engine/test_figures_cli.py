@@ -45,6 +45,19 @@ def test_test_with_figures_writes_and_links_every_figure(run, sysu_root, tmp_pat
     assert ranked.size[1] > 2 * 64  # two rows: plain and MSER re-ranked
     for name in figs:
         assert Image.open(out / "figures" / name).size[0] > 200
+    assert "MSER parameters: k1 40, k2 20, lambda 0.3, neighbours from the queries." in report  # SYSU-MM01's own
+
+
+def test_test_mser_preset_picks_other_parameters(run, sysu_root, tmp_path, capsys):
+    out = tmp_path / "preset"
+    args = ["test", "--checkpoint", str(run / "best.pt"), "--dataset", "sysu", "--root", str(sysu_root),
+            "--out", str(out), "--trials", "1", "--mser", "--quiet", "--mser-preset"]
+    assert main([*args, "regdb"]) == 0
+    assert "MSER parameters: k1 50, k2 10, lambda 0.2, neighbours from all items." in (out / "results.md").read_text()
+    capsys.readouterr()
+    assert main([*args, "regbd"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'eval.mser_preset' must be one of auto, sysu, regdb, llcm" in err
 
 
 def test_visualize_feature_files_and_activation_maps(run, sysu_root, tmp_path):

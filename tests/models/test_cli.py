@@ -34,7 +34,7 @@ def test_model_info_uses_the_checkpoint_image_size(tmp_path, capsys):
 
 
 def test_forward_timing_warms_up_then_times_each_run():
-    from mcja.commands.model import time_forward
+    from mcja.inference.model_info import time_forward
 
     calls = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Callable, NoReturn
 
 from mcja.config import IMAGE_SIDE
@@ -31,7 +32,6 @@ def add_amp_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
                    help="numerics of the forward pass: auto = bf16 autocast on CUDA and on CPUs with native bf16 "
                         "instructions (AVX512-BF16/AMX), float32 elsewhere; off = float32 everywhere (default auto)")
-
 
 
 def size_type(minimum: int = 8, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
@@ -63,6 +63,20 @@ def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def trial_list(text: str) -> list[int]:
+    """argparse type for RegDB trials to train: '1-10' -> [1..10]; '1,3,5' -> [1, 3, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", part)
+        if not m:
+            raise argparse.ArgumentTypeError(f"expected e.g. 1-10 or 1,3,5, got {text!r}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        out.extend(range(lo, hi + 1))
+    if not out or min(out) < 1 or max(out) > 10:
+        raise argparse.ArgumentTypeError(f"RegDB trials are 1..10, got {text!r}")
+    return out
 
 
 parse_size = size_type(8)

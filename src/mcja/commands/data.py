@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from mcja.commands.common import add_verb, parse_size
-from mcja.data.images import load_rgb
-from mcja.data.registry import DATASET_NAMES, DATASETS, load_dataset
-from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
-from mcja.data.synthetic import DEFAULT_IDS, DEFAULT_IMAGES_PER_CAMERA, LAYOUTS, make_synthetic
-
-GALLERY_SETTINGS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
-SYSU_TRIALS = 10
+from mcja.data.registry import DATASET_NAMES, DATASETS
+from mcja.data.summary import SYSU_TRIALS
+from mcja.data.synthetic import DEFAULT_IDS, DEFAULT_IMAGES_PER_CAMERA, LAYOUTS
 
 DATA_INFO_EXAMPLES = """
   mcja data-info --dataset sysu --root /data/SYSU-MM01            # counts, cameras, per-trial gallery sizes
@@ -43,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trial", type=int, default=1, help="RegDB split, 1..10 (default 1)")
     p.add_argument("--verify", action="store_true", help="decode every image once; stop at the first unreadable one")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.set_defaults(func=data_info)
+    p.set_defaults(func=_data_info)
 
     p = add_verb(sub, "make-synthetic", "Write a small synthetic dataset in a benchmark's published layout.",
                  SYNTHETIC_EXAMPLES)
@@ -59,76 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_make_synthetic)
 
 
-def data_info(args: argparse.Namespace) -> int:
-    """Read the dataset (DatasetError on any layout problem), optionally decode every image, print a summary."""
-    dataset = load_dataset(args.dataset, args.root, trial=args.trial)
-    if args.verify:
-        for sample in tqdm(dataset.train + dataset.test_visible + dataset.test_infrared, desc="verify", unit="img"):
-            load_rgb(sample.path)
-    info = summarize(dataset)
-    info["verified"] = bool(args.verify)
-    for line in empty_id_warnings(info, dataset.meta.get("test_id_file", "the test id list")):
+def _data_info(args: argparse.Namespace) -> int:
+    """Check the dataset (see `mcja.api.data_info`), warn about listed ids without images, print the summary."""
+    from mcja import api
+
+    info, warnings = api.data_info(args.dataset, args.root, trial=args.trial, verify=args.verify)
+    for line in warnings:
         print(f"mcja data-info: warning: {line}", file=sys.stderr)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
     return 0
-
-
-def empty_id_warnings(info: dict[str, Any], id_file: str, listed: int = 10) -> list[str]:
-    """One line per test id the id file lists but no image shows (a summary line beyond `listed` of them):
-    such ids silently shrink the test set, e.g. after an incomplete download."""
-    empty = info.get("test_ids_without_images") or []
-    if len(empty) > listed:
-        shown = ", ".join(map(str, empty[:listed]))
-        return [f"{len(empty)} test ids listed in {id_file} have no images at all: {shown}, ..."]
-    return [f"test id {pid} is listed in {id_file} but has no images at all" for pid in empty]
-
-
-def summarize(dataset: VIDataset) -> dict[str, Any]:
-    """Counts of ids and images per split, modality and camera; SYSU-MM01 adds its per-trial gallery sizes."""
-    train_vis = [s for s in dataset.train if s.modality == VISIBLE]
-    train_ir = [s for s in dataset.train if s.modality == INFRARED]
-    info: dict[str, Any] = {
-        "dataset": dataset.name,
-        "root": dataset.root,
-        "train_ids": len({s.label for s in dataset.train}),
-        "train_visible": len(train_vis),
-        "train_infrared": len(train_ir),
-        "test_ids": len({s.pid for s in dataset.test_visible + dataset.test_infrared}),
-        "test_visible": len(dataset.test_visible),
-        "test_infrared": len(dataset.test_infrared),
-        "cameras": {
-            "train_visible": _per_camera(train_vis),
-            "train_infrared": _per_camera(train_ir),
-            "test_visible": _per_camera(dataset.test_visible),
-            "test_infrared": _per_camera(dataset.test_infrared),
-        },
-    }
-    if "test_ids" in dataset.meta:
-        seen = {s.pid for s in dataset.test_visible + dataset.test_infrared}
-        info["test_ids_without_images"] = sorted(set(dataset.meta["test_ids"]) - seen)
-    if dataset.name == "regdb":
-        info["trial"] = dataset.meta["trial"]
-    if dataset.name == "sysu":
-        info["rand_perm_cam"] = dataset.meta["rand_perm_cam"]
-        info["gallery_sizes"] = sysu_gallery_sizes(dataset)
-    return info
-
-
-def sysu_gallery_sizes(dataset: VIDataset) -> dict[str, list[int]] | None:
-    """Gallery size of each of the 10 trials per setting ('all/1-shot', ...); None without rand_perm_cam.mat."""
-    path = dataset.meta["rand_perm_cam"]
-    if not os.path.isfile(path):
-        return None
-    from mcja.evaluation.sysu import load_rand_perm, sysu_trial_masks  # imports torch: only when needed
-
-    perm = load_rand_perm(path)
-    gallery = dataset.test_visible
-    paths, cams, pids = [s.path for s in gallery], [s.camera for s in gallery], [s.pid for s in gallery]
-    sizes = {}
-    for mode, shots in GALLERY_SETTINGS:
-        masks = sysu_trial_masks(paths, cams, pids, perm, mode, shots, SYSU_TRIALS)
-        sizes[f"{mode}/{shots}-shot"] = [int(n) for n in masks.sum(1)]
-    return sizes
 
 
 def format_summary(info: dict[str, Any]) -> str:
@@ -161,16 +92,12 @@ def _gallery_table(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _per_camera(samples: list[Sample]) -> dict[str, int]:
-    """{camera: image count}, cameras in increasing order (string keys, as JSON has them)."""
-    return {str(cam): n for cam, n in sorted(Counter(s.camera for s in samples).items())}
-
-
-
 def _make_synthetic(args: argparse.Namespace) -> int:
     """Write the dataset, then say where it is and how to read it."""
-    out = make_synthetic(args.layout, args.out, ids=args.ids, seed=args.seed, size=args.size,
-                         images_per_camera=args.images_per_camera, progress=True)
+    from mcja import api
+
+    out = api.make_synthetic(args.layout, args.out, ids=args.ids, seed=args.seed, size=args.size,
+                             images_per_camera=args.images_per_camera, progress=True)
     print(f"wrote a synthetic {DATASETS[args.layout].title} dataset to {out}")
     print(f"check it with: mcja data-info --dataset {args.layout} --root {Path(out)}")
     return 0

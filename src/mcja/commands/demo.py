@@ -23,10 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mcja.demo import DemoSettings, run_demo
+    from mcja import api
 
-    settings = DemoSettings(seed=args.seed, epochs=args.epochs)
-    if args.ids is not None:
-        settings.ids = args.ids
-    run_demo(args.out, settings, args.overrides, progress=not args.quiet)
+    ids = {} if args.ids is None else {"ids": args.ids}  # None keeps the demo's own default
+    api.demo(args.out, args.overrides, progress=not args.quiet, seed=args.seed, epochs=args.epochs, **ids)
     return 0

@@ -97,28 +97,28 @@ def _report(verb: str, r: dict[str, Any]) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from mcja.index import build_index
+    from mcja import api
 
-    r = build_index(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
-                    kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
-                    image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+    r = api.index_build(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
+                        kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
+                        image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
     return _report("build", r)
 
 
 def _update(args: argparse.Namespace) -> int:
-    from mcja.index import update_index
+    from mcja import api
 
-    r = update_index(args.index, args.checkpoint, chunk=args.chunk, batch_size=args.batch_size, device=args.device,
-                     skip_bad=args.skip_bad, progress=not args.quiet)
+    r = api.index_update(args.index, checkpoint=args.checkpoint, chunk=args.chunk, batch_size=args.batch_size,
+                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
     return _report("update", r)
 
 
 def _search(args: argparse.Namespace) -> int:
-    from mcja.index import search_index
+    from mcja import api
 
-    r = search_index(args.index, args.query, args.out, args.checkpoint, top_k=args.top_k, modality=args.modality,
-                     camera=args.camera, rerank=args.rerank, batch_size=args.batch_size, image_size=args.size,
-                     device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+    r = api.index_search(args.index, args.query, args.out, checkpoint=args.checkpoint, top_k=args.top_k,
+                         modality=args.modality, camera=args.camera, rerank=args.rerank, batch_size=args.batch_size,
+                         image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
     for line in r["skipped"]:
         print(f"mcja index search: warning: skipped {line}", file=sys.stderr)
     for q in r["queries"]:
@@ -130,9 +130,9 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from mcja.index import index_info
+    from mcja import api
 
-    r = index_info(args.index)
+    r = api.index_info(args.index)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.data.registry import DATASET_NAMES
 from mcja.commands.common import add_amp_option, add_verb, model_size, trial_number
+from mcja.data.registry import DATASET_NAMES
 
 EXTRACT_EXAMPLES = """
   mcja extract --checkpoint best.pt --images photos/ --out photos.npz
@@ -95,9 +95,9 @@ def _warn_skipped(verb: str, skipped: list[str]) -> None:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from mcja.inference import extract_file
+    from mcja import api
 
-    s = extract_file(args.checkpoint, args.out, images=args.images, list_file=args.list_file, dataset=args.dataset,
+    s = api.extract(args.checkpoint, args.out, images=args.images, list_file=args.list_file, dataset=args.dataset,
                      root=args.root, split=args.split, trial=args.trial, views=args.views, **_common(args))
     _warn_skipped("extract", s["skipped"])
     labels = ", ".join(s["labels"]) or "no ids (none in folder or file names)"
@@ -108,10 +108,10 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from mcja.inference import search_gallery
+    from mcja import api
 
-    r = search_gallery(args.checkpoint, args.query, args.gallery, args.out, top_k=args.top_k, rerank=args.rerank,
-                       **_common(args))
+    r = api.search(args.checkpoint, args.query, args.gallery, args.out, top_k=args.top_k, rerank=args.rerank,
+                   **_common(args))
     _warn_skipped("search", r["skipped"])
     print(f"gallery features: {r['gallery_features']} ({r['gallery']})")
     for q in r["queries"]:
@@ -133,9 +133,9 @@ def _mark(result: dict[str, Any]) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from mcja.inference import export_onnx
+    from mcja import api
 
-    r = export_onnx(args.checkpoint, args.onnx, image_size=args.size, dynamic_batch=args.dynamic_batch, opset=args.opset)
+    r = api.export(args.checkpoint, args.onnx, image_size=args.size, dynamic_batch=args.dynamic_batch, opset=args.opset)
     print(f"wrote {r['onnx']} (opset {r['opset']})")
     print(f"input:  {r['input']}")
     print(f"output: {r['output']}")

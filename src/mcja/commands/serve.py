@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from mcja.commands.common import add_verb
-from mcja.errors import ConfigError
 
 EXAMPLES = """
   mcja serve archive.idx                                   # http://127.0.0.1:8000/ (page), /docs (API)
@@ -34,31 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
+    from mcja import api
 
-        from mcja.serve.app import create_app
-    except ImportError as err:
-        raise ConfigError(f"mcja serve needs the 'serve' extra ({err.name} is missing): "
-                          "pip install 'mcja[serve]'") from None
-    from mcja.serve.security import UploadLimits, check_host, read_token
-    from mcja.serve.service import SearchService
-
-    token = read_token(args.token_file)
-    check_host(args.host, token)
-    if args.max_upload_mb <= 0 or args.max_pixels <= 0 or args.max_batch < 1 or args.batch_window_ms < 0:
-        raise ConfigError("--max-upload-mb, --max-pixels and --max-batch must be positive, --batch-window-ms >= 0")
-    limits = UploadLimits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
-    service = SearchService(args.index, args.checkpoint, args.device, args.batch_window_ms / 1000, args.max_batch,
-                            limits)
-    print(f"mcja serve: {service.count()} images, model on {service.extractor.runtime.device}; "
-          f"http://{_url_host(args.host)}:{args.port}/ (API docs at /docs)" + (", token required" if token else ""))
-    try:
-        uvicorn.run(create_app(service, token), host=args.host, port=args.port, log_level="warning")
-    finally:
-        service.close()
+    api.serve(args.index, host=args.host, port=args.port, device=args.device, token_file=args.token_file,
+              checkpoint=args.checkpoint, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
+              batch_window_ms=args.batch_window_ms, max_batch=args.max_batch, on_ready=_announce)
     return 0
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+def _announce(s: dict) -> None:
+    """The one line saying what is served where, before the server starts."""
+    print(f"mcja serve: {s['images']} images, model on {s['device']}; {s['url']} (API docs at /docs)"
+          + (", token required" if s["token"] else ""))

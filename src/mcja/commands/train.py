@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, trial_number
+from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, trial_list, trial_number
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="a YAML file or a shipped config name (sysu, regdb, llcm, demo)")
     p.add_argument("--out", default=None, help="run folder (default: output_dir/name, made unique)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
-    p.add_argument("--trials", default=None, help="RegDB: train one model per split, e.g. 1-10, then the mean ± std table")
+    p.add_argument("--trials", type=trial_list, default=None,
+                   help="RegDB: train one model per split, e.g. 1-10 or 1,3,5, then the mean ± std table")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.lr=1e-4 data.root=DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
@@ -37,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
     p.add_argument("--trial", type=trial_number, default=1, help="RegDB split (1..10)")
     p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")
+    p.add_argument("--mser-preset", default="auto", metavar="NAME",
+                   help="MSER's parameters: auto = the dataset's own (default), or another dataset's preset by name "
+                        "(the names and values: README, Configuration)")
     p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
     p.add_argument("--size", type=model_size, default=None, help="image size HxW (default: the checkpoint's, else 384x192)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
@@ -67,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     config = args.config or "sysu.yaml"
     if args.trials:
-        table = api.train_trials(config, api.parse_trials(args.trials), args.overrides, args.out, progress=not args.quiet)
+        table = api.train_trials(config, args.trials, args.overrides, args.out, progress=not args.quiet)
         if main_process:
             print_trials_table(table)
         return 0
@@ -83,7 +87,8 @@ def _test(args: argparse.Namespace) -> int:
 
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
-                       progress=not args.quiet, amp=args.amp, figures=args.figures, fprs=args.fpr)
+                       progress=not args.quiet, amp=args.amp, figures=args.figures, fprs=args.fpr,
+                       mser_preset=args.mser_preset)
     print_results(results)
     print_verification(results["verification"])
     for path in results["figures"][:1]:

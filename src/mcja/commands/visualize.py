@@ -31,23 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _visualize(args: argparse.Namespace) -> int:
+    from mcja import api
+
     if args.checkpoint or args.images:
         if not (args.checkpoint and args.images) or args.features:
             raise ConfigError("activation maps take --checkpoint and --images (and no feature files)")
-        from mcja.inference.extractor import resolve_image_size
-        from mcja.models import load_model
-        from mcja.visualize.activation import explain_images
-
-        model = load_model(args.checkpoint)
-        path = explain_images(model, args.images, resolve_image_size(args.checkpoint, args.size), args.out)
+        path = api.activation_maps(args.checkpoint, args.images, args.out, image_size=args.size)
         print(f"activation maps of {len(args.images)} images written to {path}")
         return 0
     if not args.features:
         raise ConfigError("give FEATURES.npz files (from `mcja extract`), or --checkpoint with --images")
     from mcja.evaluation.report import print_results, print_verification
-    from mcja.visualize.features import visualize_features
 
-    out = visualize_features(args.features, args.out, figures=args.figures, fprs=args.fpr)
+    out = api.visualize_features(args.features, args.out, figures=args.figures, fprs=args.fpr)
     print_results({"label": "infrared->visible", "plain": out["plain"]})
     print_verification(out["verification"])
     print(f"report       {out['out'] / 'results.md'} ({len(out['figures'])} figures)")

@@ -79,6 +79,12 @@ def resume_config(run_dir: str | Path | Checkpoint, overrides: list[str] | tuple
     return cfg
 
 
+def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), progress: bool = True) -> RunSummary:
+    """Continue the run in `run_dir` from its `last.pt` (overrides such as optim.epochs=200 apply)."""
+    state = load_training_state(Path(run_dir) / "last.pt")  # read once, weights-only
+    return train(resume_config(state, list(overrides)), resume=run_dir, progress=progress, resume_state=state)
+
+
 def _train(cfg: Config, rt: Runtime, run_dir: str | Path | None, resume: Checkpoint | None,
            progress: bool) -> RunSummary:
     started = time.perf_counter()

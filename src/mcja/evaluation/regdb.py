@@ -32,8 +32,8 @@ def evaluate_regdb(
     visible_feats: Any, visible_ids: Any, thermal_feats: Any, thermal_ids: Any, rerank: str | None = None,
     progress: bool = False, **rerank_params: Any
 ) -> dict[str, dict[str, Any]]:
-    """`regdb_protocol` on arrays. With rerank="mser" the RegDB settings (MSER_PRESETS["regdb"]: k1 50, k2 10,
-    lambda 0.2, no masking) apply unless `rerank_params` override them."""
+    """`regdb_protocol` on arrays. With rerank="mser" the RegDB preset (MSER_PRESETS["regdb"], no masking) applies
+    unless `rerank_params` override it."""
     mser = resolve_mser(rerank, rerank_params, MSER_PRESETS["regdb"])
     visible, thermal = Side.of(visible_feats, visible_ids, name="visible"), Side.of(thermal_feats, thermal_ids, name="thermal")
     return regdb_protocol(visible, thermal, mser, progress)

@@ -1,4 +1,4 @@
 """`mcja serve`: an HTTP search service over a gallery index, with a web page for operators (extra `serve`).
 
-`create_app(SearchService(...))` is the FastAPI application; `mcja.commands.serve` runs it under uvicorn.
+`create_app(SearchService(...))` is the FastAPI application; `mcja.serve.server.run_server` runs it under uvicorn.
 """
