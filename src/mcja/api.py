@@ -99,8 +99,9 @@ def activation_maps(checkpoint: str | Path, images: Sequence[str | Path], out: s
 def data_info(dataset: str, root: str | Path, trial: int = 1, verify: bool = False) -> tuple[dict[str, Any], list[str]]:
     """A dataset's counts per split, modality and camera, and warnings (see `mcja.data.summary.dataset_info`)."""
     from mcja.data.summary import dataset_info
+    from mcja.evaluation.sysu import sysu_gallery_sizes
 
-    return dataset_info(dataset, str(root), trial=trial, verify=verify)
+    return dataset_info(dataset, str(root), trial=trial, verify=verify, gallery_sizes=sysu_gallery_sizes)
 
 
 def make_synthetic(layout: str, out: str | Path, **options: Any) -> Path:

@@ -10,7 +10,6 @@ from typing import Any
 
 from mcja.commands.common import add_verb, parse_size
 from mcja.data.registry import DATASET_NAMES, DATASETS
-from mcja.data.summary import SYSU_TRIALS
 from mcja.data.synthetic import DEFAULT_IDS, DEFAULT_IMAGES_PER_CAMERA, LAYOUTS
 
 DATA_INFO_EXAMPLES = """
@@ -87,7 +86,7 @@ def _gallery_table(info: dict[str, Any]) -> list[str]:
         return [f"gallery trials: {info['rand_perm_cam']} not found; evaluation needs it (it ships with the",
                 "SYSU-MM01 evaluation code: copy it into exp/). Training does not."]
     lines = ["gallery images per trial (rand_perm_cam.mat):", "trial " + "".join(f"{k:>15}" for k in sizes)]
-    for t in range(SYSU_TRIALS):
+    for t in range(len(next(iter(sizes.values())))):
         lines.append(f"{t + 1:>5} " + "".join(f"{v[t]:>15}" for v in sizes.values()))
     return lines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -12,17 +12,26 @@ from mcja.data.images import load_rgb
 from mcja.data.records import INFRARED, VISIBLE, Sample, VIDataset
 from mcja.data.registry import load_dataset
 
-GALLERY_SETTINGS = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))
-SYSU_TRIALS = 10
+GallerySizes = Callable[[list[str], list[int], list[int], str], dict[str, list[int]]]
 
 
-def dataset_info(dataset: str, root: str, trial: int = 1, verify: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """Read the dataset (DatasetError on any layout problem), optionally decode every image; (summary, warnings)."""
+def dataset_info(dataset: str, root: str, trial: int = 1, verify: bool = False,
+                 gallery_sizes: GallerySizes | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Read the dataset (DatasetError on any layout problem), optionally decode every image; (summary, warnings).
+
+    `gallery_sizes(paths, cameras, ids, rand_perm_cam path)` adds SYSU-MM01's gallery size per setting and trial
+    (the protocol's knowledge, e.g. mcja.evaluation.sysu.sysu_gallery_sizes; None when the .mat file is missing).
+    """
     data = load_dataset(dataset, root, trial=trial)
     if verify:
         for sample in tqdm(data.train + data.test_visible + data.test_infrared, desc="verify", unit="img"):
             load_rgb(sample.path)
     info = summarize(data)
+    if data.name == "sysu" and gallery_sizes is not None:
+        path, g = data.meta["rand_perm_cam"], data.test_visible
+        found = os.path.isfile(path)
+        info["gallery_sizes"] = gallery_sizes([s.path for s in g], [s.camera for s in g], [s.pid for s in g],
+                                              path) if found else None
     info["verified"] = bool(verify)
     return info, empty_id_warnings(info, data.meta.get("test_id_file", "the test id list"))
 
@@ -38,7 +47,7 @@ def empty_id_warnings(info: dict[str, Any], id_file: str, listed: int = 10) -> l
 
 
 def summarize(dataset: VIDataset) -> dict[str, Any]:
-    """Counts of ids and images per split, modality and camera; SYSU-MM01 adds its per-trial gallery sizes."""
+    """Counts of ids and images per split, modality and camera."""
     train_vis = [s for s in dataset.train if s.modality == VISIBLE]
     train_ir = [s for s in dataset.train if s.modality == INFRARED]
     info: dict[str, Any] = {
@@ -64,25 +73,7 @@ def summarize(dataset: VIDataset) -> dict[str, Any]:
         info["trial"] = dataset.meta["trial"]
     if dataset.name == "sysu":
         info["rand_perm_cam"] = dataset.meta["rand_perm_cam"]
-        info["gallery_sizes"] = sysu_gallery_sizes(dataset)
     return info
-
-
-def sysu_gallery_sizes(dataset: VIDataset) -> dict[str, list[int]] | None:
-    """Gallery size of each of the 10 trials per setting ('all/1-shot', ...); None without rand_perm_cam.mat."""
-    path = dataset.meta["rand_perm_cam"]
-    if not os.path.isfile(path):
-        return None
-    from mcja.evaluation.sysu import load_rand_perm, sysu_trial_masks  # imports torch: only when needed
-
-    perm = load_rand_perm(path)
-    gallery = dataset.test_visible
-    paths, cams, pids = [s.path for s in gallery], [s.camera for s in gallery], [s.pid for s in gallery]
-    sizes = {}
-    for mode, shots in GALLERY_SETTINGS:
-        masks = sysu_trial_masks(paths, cams, pids, perm, mode, shots, SYSU_TRIALS)
-        sizes[f"{mode}/{shots}-shot"] = [int(n) for n in masks.sum(1)]
-    return sizes
 
 
 def _per_camera(samples: list[Sample]) -> dict[str, int]:

@@ -158,6 +158,15 @@ def sysu_trial_gallery(
     return sysu_trial_masks(gallery_paths, gallery_cams, gallery_ids, perm, mode, shots, [trial])[0]
 
 
+def sysu_gallery_sizes(gallery_paths: Sequence[str | os.PathLike], gallery_cams: Any, gallery_ids: Any,
+                       perm: str | os.PathLike | np.ndarray, trials: int = 10) -> dict[str, list[int]]:
+    """Gallery images of each trial per setting, keyed 'all/1-shot', 'all/10-shot', ... (what `mcja data-info` shows)."""
+    perm = load_rand_perm(perm)
+    return {f"{mode}/{shots}-shot": [int(n) for n in sysu_trial_masks(gallery_paths, gallery_cams, gallery_ids, perm,
+                                                                        mode, shots, trials).sum(1)]
+            for mode, shots in SYSU_SETTINGS}
+
+
 def sysu_query_cams(query_cams: Any) -> np.ndarray:
     """Query cameras with the same-location rule applied (cam 3 counts as cam 2), as a fresh array."""
     cams = np.array(to_numpy(query_cams), dtype=np.int64).reshape(-1)
