@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data.records import VISIBLE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -220,7 +221,7 @@ class AugmentParams:
 class TrainAugment:
     """The spec's training transform on uint8 batches [B, 3, H, W] (any device) -> normalised float32."""
 
-    def __init__(self, size: tuple[int, int] = (384, 192), padding: int = 10, color_jitter: bool = True,
+    def __init__(self, size: tuple[int, int] = DEFAULT_IMAGE_SIZE, padding: int = 10, color_jitter: bool = True,
                  wg: bool = True, cc: bool = True, sj: bool = True, flip: bool = True, crop: bool = True,
                  erase: bool = True, hue: float = 0.2) -> None:
         self.size, self.padding, self.hue = (int(size[0]), int(size[1])), int(padding), float(hue)
