@@ -56,8 +56,9 @@ def print_run_summary(summary: Any) -> None:
     print(f"epochs       {summary.epochs} (best {best})")
     print(f"time         {format_duration(summary.seconds)}")
     if summary.results:
-        print(f"results      {summary.run_dir / 'results.md'}  (selected model: "
-              f"{'best.pt' if summary.best_epoch > 0 else 'last.pt'})")
+        from mcja.engine.checkpoint import selected_checkpoint  # lazily: this module stays torch-free
+
+        print(f"results      {summary.run_dir / 'results.md'}  (selected model: {selected_checkpoint(summary.run_dir).name})")
         print()
         print_results(summary.results)
 

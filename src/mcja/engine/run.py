@@ -17,7 +17,7 @@ from mcja.data.registry import load_dataset
 from mcja.data.records import VIDataset
 from mcja.data.sampler import PKSampler
 from mcja.data.validation import hold_out_ids
-from mcja.engine.checkpoint import load_training_state
+from mcja.engine.checkpoint import load_training_state, selected_checkpoint
 from mcja.engine.evaluate import evaluate_model, prepare_eval_data, write_results
 from mcja.engine.logger import RunLogger
 from mcja.engine.rundir import locked_run_folder, new_run_folder
@@ -129,7 +129,7 @@ def _resume(trainer: Trainer, ckpt: Checkpoint, logger: RunLogger) -> None:
 
 def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime, progress: bool) -> dict[str, Any]:
     """The selected model (`best.pt`, else `last.pt`) on the dataset's whole test protocol, plain and MSER."""
-    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
+    path = selected_checkpoint(run_dir)
     model = load_model(path, map_location=rt.device).to(rt.device)
     test_data = prepare_eval_data(cfg, dataset, None, progress=progress)
     results = evaluate_model(model, test_data, inference_runtime(rt, cfg.train.amp), cfg, mser=cfg.eval.mser,

@@ -1,14 +1,15 @@
 """Evaluation of VI-ReID features: metrics, the SYSU-MM01 / RegDB / LLCM protocols, MSER re-ranking, verification,
 reports and feature-only figures (`mcja.evaluation.figures`).
 
-Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine.
+Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine, nor reads
+images (ranked-list pictures with thumbnails are `mcja.visualize`'s).
 """
 
 from mcja.evaluation.evaluate import evaluate_pair, mean_over_trials, mean_std_over_trials, pair_distance
+from mcja.evaluation.figures import cmc_plot
 from mcja.evaluation.llcm import evaluate_llcm, llcm_trial_gallery
 from mcja.evaluation.metrics import cosine_distance, query_stats, rank_metrics
 from mcja.evaluation.mser import mser_rerank
-from mcja.evaluation.pictures import cmc_plot, ranked_list_image, ranked_list_pictures, save_ranked_list
 from mcja.evaluation.regdb import REGDB_MSER, evaluate_regdb, regdb_summary
 from mcja.evaluation.report import results_json, results_table, write_report
 from mcja.evaluation.verification import equal_error_rate, roc_curve, tpr_at_fpr, verification
@@ -41,12 +42,9 @@ __all__ = [
     "pair_distance",
     "query_stats",
     "rank_metrics",
-    "ranked_list_image",
-    "ranked_list_pictures",
     "regdb_summary",
     "results_json",
     "results_table",
-    "save_ranked_list",
     "sysu_protocol",
     "sysu_query_cams",
     "sysu_trial_gallery",
