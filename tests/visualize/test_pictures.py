@@ -33,6 +33,7 @@ def test_ranked_list_picture_borders_and_files(tmp_path):
 
 
 def test_evaluation_reads_no_images_and_never_imports_visualize():
-    code = "import sys, mcja.evaluation; print(sorted(m for m in sys.modules if m.split('.')[0] == 'PIL' or m.startswith('mcja.visualize')))"
+    code = ("import sys, mcja.evaluation; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'PIL' or m.startswith('mcja.visualize')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
