@@ -42,7 +42,7 @@ def size_help(what: str) -> str:
 
 
 def size_type(minimum: int, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
-    """argparse type for an image size 'HxW' (e.g. DEFAULT_SIZE_TEXT) with each side in minimum..maximum."""
+    """argparse type for an image size 'HxW' (e.g. 128x64) with each side in minimum..maximum."""
 
     def parse(text: str) -> tuple[int, int]:
         try:
