@@ -250,7 +250,7 @@ def _batches(setup: TrainSetup):
     """Training batches forever (epoch after epoch)."""
     epoch = 0
     while True:
-        setup.trainer.train_loader.set_epoch(epoch)
+        setup.trainer.train_loader.sampler.set_epoch(epoch)
         yield from setup.trainer.train_loader
         epoch += 1
 

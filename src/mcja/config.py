@@ -20,6 +20,7 @@ from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_IMAGE_SIZE = (384, 192)  # (height, width): the paper's input size, used wherever a checkpoint does not say
 
 
 @dataclass
@@ -27,7 +28,7 @@ class DataConfig:
     dataset: str = "sysu"  # a name in mcja.data.registry.DATASETS: sysu | regdb | llcm | folder
     root: str = ""
     trial: int = 1  # RegDB split 1..10
-    image_size: list[int] = field(default_factory=lambda: [384, 192])  # [height, width]
+    image_size: list[int] = field(default_factory=lambda: list(DEFAULT_IMAGE_SIZE))  # [height, width]
     p_size: int = 8  # identities per batch (per process)
     k_size: int = 16  # images per identity
     num_workers: int = 0  # DataLoader workers gathering cached uint8 images

@@ -15,15 +15,17 @@ from mcja import __version__
 from mcja.config import Config, load_config
 from mcja.data.registry import load_dataset
 from mcja.data.synthetic import make_synthetic
+from mcja.engine.checkpoint import selected_checkpoint
 from mcja.engine.eval_data import EvalData
 from mcja.engine.features import extract_features
 from mcja.engine.logger import read_metrics
 from mcja.engine.run import RunSummary, eval_images, train
 from mcja.engine.runtime import setup_runtime
-from mcja.evaluation import pair_distance, ranked_list_pictures, sysu_trial_gallery
+from mcja.evaluation import pair_distance, sysu_query_cams, sysu_trial_gallery
 from mcja.evaluation.report import DEMO_HEADLINE as HEADLINE, demo_markdown, metrics_only, print_demo_summary
 from mcja.models import load_model
 from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
+from mcja.visualize.pictures import ranked_list_pictures
 
 @dataclass
 class DemoSettings:
@@ -92,14 +94,14 @@ def write_demo_report(cfg: Config, summary: RunSummary, report_dir: Path, second
 def _ranked_lists(cfg: Config, run_dir: Path, report_dir: Path, queries: int = 6) -> list[Path]:
     """Ranked lists of a few random infrared queries against trial 1's all-search single-shot gallery."""
     rt = setup_runtime(cfg.train.device, cfg.train.amp, inference=True)  # the numerics of the reported metrics
-    model = load_model(run_dir / ("best.pt" if (run_dir / "best.pt").exists() else "last.pt")).to(rt.device)
+    model = load_model(selected_checkpoint(run_dir)).to(rt.device)
     data: EvalData = eval_images(cfg, load_dataset("sysu", cfg.data.root), None, progress=False)
     vis = extract_features(model, data.visible, rt, cfg.eval.batch_size, progress=False)[0]
     ir = extract_features(model, data.infrared, rt, cfg.eval.batch_size, progress=False)[0]
     v, i = data.vis, data.ir
     mask = sysu_trial_gallery(list(v["paths"]), v["cameras"], v["pids"], data.perm, "all", 1, trial=0)
     dist = pair_distance(ir, vis[torch.as_tensor(np.flatnonzero(mask))])
-    qcams = np.where(i["cameras"] == 3, 2, i["cameras"])  # the same-location rule, as in the metrics
+    qcams = sysu_query_cams(i["cameras"])  # the same-location rule, as in the metrics
     return ranked_list_pictures(report_dir, dist, list(i["paths"]), i["pids"], list(v["paths"][mask]),
                                 v["pids"][mask], queries=queries, k=10, query_cams=qcams,
                                 gallery_cams=v["cameras"][mask], seed=cfg.train.seed)

@@ -41,7 +41,7 @@ def test_batches_follow_the_sampler_and_carry_the_records(data):
     samples, cache = data
     sampler = PKSampler([s.label for s in samples], 2, 3, seed=0)
     loader = TrainLoader(samples, cache, sampler)
-    loader.set_epoch(1)
+    sampler.set_epoch(1)
     batches = list(loader)
     assert len(batches) == len(loader) == len(sampler) > 0
     assert [b["indices"].tolist() for b in batches] == list(sampler)

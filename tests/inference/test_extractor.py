@@ -8,6 +8,7 @@ from PIL import Image
 
 from mcja import errors
 from mcja.inference import FeatureExtractor
+from mcja.inference.extractor import resolve_image_size
 from mcja.models import to_reference_state_dict
 
 
@@ -90,6 +91,12 @@ def test_image_size_comes_from_the_checkpoint_else_384x192(model, checkpoint, tm
     fx = FeatureExtractor(reference, device="cpu", amp="off")
     assert fx.image_size == (384, 192) and fx.feature_dim == 512
     assert FeatureExtractor(model, device="cpu", amp="off").image_size == (384, 192)
+
+
+@pytest.mark.parametrize("size", [(16, 64), (64, 8192), (64,)])
+def test_image_sizes_outside_the_config_bounds_are_refused(size):
+    with pytest.raises(errors.ConfigError, match=r"each 32\.\.4096"):
+        resolve_image_size(None, size)
 
 
 def test_bad_inputs_are_refused_clearly(checkpoint, tmp_path):

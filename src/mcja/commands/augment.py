@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mcja.commands.common import add_verb, parse_size
+from mcja.commands.common import DEFAULT_SIZE_TEXT, add_verb, parse_size
+from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data.registry import DATASET_NAMES
 
 EXAMPLES = """
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the PNG file to write")
     p.add_argument("--trial", type=int, default=1, help="RegDB split, 1..10 (default 1)")
     p.add_argument("--n", type=int, default=4, help="training images, half visible, half infrared (default 4)")
-    p.add_argument("--size", type=parse_size, default=(384, 192), help="image HxW (default 384x192)")
+    p.add_argument("--size", type=parse_size, default=DEFAULT_IMAGE_SIZE, help=f"image HxW (default {DEFAULT_SIZE_TEXT})")
     p.add_argument("--seed", type=int, default=0, help="picks the images and the parameters (default 0)")
     p.set_defaults(func=_show_augmentations)
 

@@ -6,7 +6,9 @@ import argparse
 import re
 from typing import Callable, NoReturn
 
-from mcja.config import IMAGE_SIDE
+from mcja.config import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
+
+DEFAULT_SIZE_TEXT = "{}x{}".format(*DEFAULT_IMAGE_SIZE)  # as --size takes it
 
 
 def add_verb(sub: argparse._SubParsersAction, name: str, help: str, examples: str) -> argparse.ArgumentParser:
@@ -34,14 +36,20 @@ def add_amp_option(p: argparse.ArgumentParser) -> None:
                         "instructions (AVX512-BF16/AMX), float32 elsewhere; off = float32 everywhere (default auto)")
 
 
-def size_type(minimum: int = 8, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
-    """argparse type for an image size 'HxW' (e.g. 384x192) with each side in minimum..maximum."""
+
+def size_help(what: str) -> str:
+    """--size help for verbs that run a model: `what`, then the default (the checkpoint's, else the paper's size)."""
+    return f"{what} (default: the checkpoint's, else {DEFAULT_SIZE_TEXT})"
+
+
+def size_type(minimum: int, maximum: int = IMAGE_SIDE[1]) -> Callable[[str], tuple[int, int]]:
+    """argparse type for an image size 'HxW' (e.g. 128x64) with each side in minimum..maximum."""
 
     def parse(text: str) -> tuple[int, int]:
         try:
             h, w = (int(v) for v in text.lower().split("x"))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected HxW such as 384x192, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected HxW such as {DEFAULT_SIZE_TEXT}, got {text!r}") from None
         if not (minimum <= h <= maximum and minimum <= w <= maximum):
             raise argparse.ArgumentTypeError(f"expected each side {minimum}..{maximum}, got {text!r}")
         return h, w
@@ -79,7 +87,7 @@ def trial_list(text: str) -> list[int]:
     return out
 
 
-parse_size = size_type(8)
+parse_size = size_type(8)  # pictures only (no model)
 model_size = size_type(IMAGE_SIDE[0])  # the backbone downsamples 32 times
 positive_int = int_range(1)
 trial_number = int_range(1, 10)  # RegDB splits and SYSU-MM01 / LLCM gallery trials

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from mcja.commands.common import add_verb, model_size
+from mcja.commands.common import add_verb, model_size, size_help
 
 EXAMPLES = """
   mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--kind", default="auto", choices=("auto", "flat", "ivf", "hnsw"),
                    help="auto (default): exact up to 50k images, ivf above")
     b.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored features (float16)")
-    b.add_argument("--size", type=model_size, default=None, help="input HxW (default: the checkpoint's, else 384x192)")
+    b.add_argument("--size", type=model_size, default=None, help=size_help("input HxW"))
     _extract_options(b)
     b.set_defaults(func=_build)
 

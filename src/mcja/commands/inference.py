@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, trial_number
+from mcja.commands.common import add_amp_option, add_verb, model_size, size_help, trial_number
 from mcja.data.registry import DATASET_NAMES
 
 EXTRACT_EXAMPLES = """
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
     p.add_argument("--onnx", required=True, help="the .onnx file to write")
     p.add_argument("--dynamic-batch", action="store_true", help="any batch size (default: batch 1)")
-    p.add_argument("--size", type=model_size, default=None, help="input HxW (default: the checkpoint's, else 384x192)")
+    p.add_argument("--size", type=model_size, default=None, help=size_help("input HxW"))
     p.add_argument("--opset", type=int, default=17, help="ONNX opset 11..20 (default 17)")
     p.set_defaults(func=_export)
 
@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model_options(p: argparse.ArgumentParser) -> None:
     """Options shared by extract and search."""
     p.add_argument("--checkpoint", required=True, help="ours (best.pt/last.pt) or a reference-code state dict")
-    p.add_argument("--size", type=model_size, default=None, help="input HxW (default: the checkpoint's, else 384x192)")
+    p.add_argument("--size", type=model_size, default=None, help=size_help("input HxW"))
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images with a warning instead of failing")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mcja.commands.common import add_verb, model_size, positive_int
+from mcja.commands.common import add_verb, model_size, positive_int, size_help
 
 EXAMPLES = """
   mcja model-info                                    # ResNet-50 MCJA, SYSU-MM01 setting, random init
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, default=395, help="training identities (default 395, SYSU-MM01)")
     p.add_argument("--contexts", type=int, default=2, help="MDA contexts M (default 2; RegDB uses 12)")
     p.add_argument("--size", type=model_size, default=None,
-                   help="input HxW for the timed forward (default: the checkpoint's, else 384x192)")
+                   help=size_help("input HxW for the timed forward"))
     p.add_argument("--runs", type=positive_int, default=5, help="timed forwards after one warm-up (default 5)")
     p.add_argument("--checkpoint", help="load this checkpoint instead (--depth/--classes/--contexts are then ignored)")
     p.set_defaults(func=_model_info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, trial_list, trial_number
+from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, size_help, trial_list, trial_number
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MSER's parameters: auto = the dataset's own (default), or another dataset's preset by name "
                         "(the names and values: README, Configuration)")
     p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
-    p.add_argument("--size", type=model_size, default=None, help="image size HxW (default: the checkpoint's, else 384x192)")
+    p.add_argument("--size", type=model_size, default=None, help=size_help("image size HxW"))
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
     p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")

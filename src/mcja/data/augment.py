@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data.records import VISIBLE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -22,6 +23,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Colour-step codes in AugmentParams.colour (0 = the image keeps its colours).
 NO_COLOUR, HUE, WG, CC, SJ = range(5)
 COLOUR_NAMES = ("none", "hue jitter", "weighted grayscale", "channel cut-mix", "spectrum jitter")
+ERASE_BOX = ((0.02, 0.30), (0.3, 3.3))  # random erasing: area fraction and aspect-ratio ranges (the reference's)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -220,7 +222,7 @@ class AugmentParams:
 class TrainAugment:
     """The spec's training transform on uint8 batches [B, 3, H, W] (any device) -> normalised float32."""
 
-    def __init__(self, size: tuple[int, int] = (384, 192), padding: int = 10, color_jitter: bool = True,
+    def __init__(self, size: tuple[int, int] = DEFAULT_IMAGE_SIZE, padding: int = 10, color_jitter: bool = True,
                  wg: bool = True, cc: bool = True, sj: bool = True, flip: bool = True, crop: bool = True,
                  erase: bool = True, hue: float = 0.2) -> None:
         self.size, self.padding, self.hue = (int(size[0]), int(size[1])), int(padding), float(hue)
@@ -245,7 +247,7 @@ class TrainAugment:
         offset = torch.randint(0, 2 * self.padding + 1, (n, 2), generator=g)
         if not self.crop:
             offset = torch.full_like(offset, self.padding)
-        erase_box = sample_boxes(n, self.size, (0.02, 0.30), (0.3, 3.3), g)
+        erase_box = sample_boxes(n, self.size, *ERASE_BOX, g)
         erase_box[~((torch.rand(n, generator=g) < 0.5) & self.erase)] = 0
         return AugmentParams(colour, hue, weights, cc_box, torch.stack([bg, fg], 1), sj_channel, sj_alpha,
                              flip, offset, erase_box)

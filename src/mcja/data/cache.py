@@ -82,11 +82,6 @@ class ImageCache:
             self._array = np.load(self.file, mmap_mode="r")
         return self._array
 
-    @property
-    def size(self) -> tuple[int, int]:
-        """Image size (H, W)."""
-        return tuple(self.array.shape[1:3])
-
     def __len__(self) -> int:
         return self.array.shape[0]
 

@@ -47,7 +47,7 @@ class _Steps:
 class TrainLoader:
     """Iterable over training batches {"images" uint8 [B,3,H,W], "labels", "modalities", "cameras", "indices"}.
 
-    Batches follow the sampler's current epoch (call set_epoch); iter_from(step) resumes mid-epoch.
+    Batches follow the sampler's current epoch (`loader.sampler.set_epoch`); iter_from(step) resumes mid-epoch.
     """
 
     def __init__(self, samples: list[Sample], cache: ImageCache, sampler: PKSampler, num_workers: int = 0,
@@ -60,10 +60,6 @@ class TrainLoader:
         self._loader = DataLoader(_Gather(samples, cache), batch_size=None, sampler=self._steps,
                                   num_workers=num_workers, pin_memory=pin_memory,
                                   persistent_workers=num_workers > 0, prefetch_factor=2 if num_workers else None)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the sampler's epoch."""
-        self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.sampler)

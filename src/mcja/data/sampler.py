@@ -37,14 +37,6 @@ class PKSampler:
         """Select the epoch whose batches the next iteration yields."""
         self.epoch = int(epoch)
 
-    def state_dict(self) -> dict:
-        """What resuming needs: the seed and the epoch (skip the batches already done with iter_from)."""
-        return {"seed": self.seed, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore seed and epoch saved by state_dict()."""
-        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
-
     def __len__(self) -> int:
         return len(self._plan())
 

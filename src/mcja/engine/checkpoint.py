@@ -6,6 +6,7 @@ whole config, so nothing else is needed to use them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from mcja.models.reader import Checkpoint, read_checkpoint
 from mcja.utils.io import atomic_torch_save
 
 RESUME_KEYS = ("state_dict", "optimizer", "scheduler", "scaler", "train_state", "augment_rng", "rng", "config")
+
+
+def selected_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """The run's selected model: `best.pt` once an evaluation has kept one, else `last.pt`."""
+    best = Path(run_dir) / "best.pt"
+    return best if best.exists() else Path(run_dir) / "last.pt"
 
 
 def save_training_state(path: Path, model: MCJA, cfg: Config, **state: Any) -> None:

@@ -17,7 +17,7 @@ from mcja.data.registry import load_dataset
 from mcja.data.records import VIDataset
 from mcja.data.sampler import PKSampler
 from mcja.data.validation import hold_out_ids
-from mcja.engine.checkpoint import load_training_state
+from mcja.engine.checkpoint import load_training_state, selected_checkpoint
 from mcja.engine.eval_data import EvalData, prepare_eval_data
 from mcja.engine.evaluate import evaluate_model, mser_settings
 from mcja.engine.logger import RunLogger
@@ -49,6 +49,11 @@ class RunSummary:
     seconds: float
     results: dict[str, Any] = field(default_factory=dict)
     initial: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def selected(self) -> Path:
+        """The checkpoint the final evaluation used (best.pt, else last.pt)."""
+        return selected_checkpoint(self.run_dir)
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, resume: str | Path | None = None,
@@ -137,7 +142,7 @@ def _resume(trainer: Trainer, ckpt: Checkpoint, logger: RunLogger) -> None:
 
 def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime, progress: bool) -> dict[str, Any]:
     """The selected model (`best.pt`, else `last.pt`) on the dataset's whole test protocol, plain and MSER."""
-    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
+    path = selected_checkpoint(run_dir)
     model = load_model(path, map_location=rt.device).to(rt.device)
     test_data = eval_images(cfg, dataset, None, progress)
     mser = mser_settings(cfg.eval, test_data.protocol) if cfg.eval.mser else None

@@ -1,7 +1,8 @@
 """Evaluation of VI-ReID features: metrics, the SYSU-MM01 / RegDB / LLCM protocols, MSER re-ranking, verification,
 reports and feature-only figures (`mcja.evaluation.figures`).
 
-Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine.
+Works on features (numpy or torch, any device) and labels only; it never imports the model or the engine, nor reads
+images (ranked-list pictures with thumbnails are `mcja.visualize`'s).
 """
 
 from mcja.evaluation.evaluate import (
@@ -13,11 +14,11 @@ from mcja.evaluation.evaluate import (
     pair_distance,
     pair_protocol,
 )
+from mcja.evaluation.figures import cmc_plot
 from mcja.evaluation.llcm import evaluate_llcm, llcm_protocol, llcm_trial_gallery
 from mcja.evaluation.metrics import cosine_distance, query_stats, rank_metrics
 from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, mser_rerank
 from mcja.evaluation.protocols import PROTOCOLS, Protocol, ProtocolRun, find_protocol, run_protocol
-from mcja.evaluation.pictures import cmc_plot, ranked_list_image, ranked_list_pictures, save_ranked_list
 from mcja.evaluation.regdb import evaluate_regdb, regdb_protocol, regdb_summary
 from mcja.evaluation.report import read_results, results_json, results_table, write_report, write_results
 from mcja.evaluation.side import Side
@@ -64,8 +65,6 @@ __all__ = [
     "find_protocol",
     "query_stats",
     "rank_metrics",
-    "ranked_list_image",
-    "ranked_list_pictures",
     "read_results",
     "regdb_protocol",
     "regdb_summary",
@@ -73,7 +72,6 @@ __all__ = [
     "results_table",
     "roc_curve",
     "run_protocol",
-    "save_ranked_list",
     "sysu_protocol",
     "sysu_query_cams",
     "sysu_trial_gallery",

@@ -1,4 +1,4 @@
-"""Figures drawn from features and labels alone: ROC, cosine-similarity histograms, a t-SNE embedding.
+"""Figures drawn from features and labels alone: ROC, CMC curves, cosine-similarity histograms, a t-SNE embedding.
 
 matplotlib (`mcja[plot]`) and scikit-learn (`mcja[figures]`, t-SNE only) are imported lazily.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -57,6 +57,20 @@ def roc_plot(result: dict[str, Any], out_path: str | os.PathLike, title: str = "
            ylabel="true positive rate (%)", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
+    return save_figure(fig, out_path)
+
+
+def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: int = 20, title: str = "CMC") -> Path:
+    """Plot CMC curves (label -> curve in percent, rank 1 first) to a PNG; needs matplotlib (`mcja[plot]`)."""
+    fig, ax = pyplot().subplots(figsize=(5, 4))
+    from matplotlib.ticker import MaxNLocator  # after pyplot(): that says which extra is missing
+    for label, curve in curves.items():
+        c = np.asarray(curve, dtype=float)[:max_rank]
+        ax.plot(np.arange(1, len(c) + 1), c, marker="o", markersize=3, label=label)
+    ax.set(xlabel="rank", ylabel="matching rate (%)", title=title, ylim=(0, 100.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
     return save_figure(fig, out_path)
 
 

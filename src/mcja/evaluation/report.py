@@ -176,7 +176,7 @@ def print_run_summary(summary: Any) -> None:
     print(f"time         {format_duration(summary.seconds)}")
     if summary.results:
         print(f"results      {summary.run_dir / 'results.md'}  (selected model: "
-              f"{'best.pt' if summary.best_epoch > 0 else 'last.pt'})")
+              f"{summary.selected.name})")
         print()
         print_results(summary.results)
 

@@ -65,7 +65,7 @@ def resolve_kind(kind: str, n: int) -> str:
     concrete = kind if kind != "auto" else ("flat" if n <= AUTO_FLAT_MAX else "ivf")
     if concrete in APPROXIMATE and faiss_or_none() is None:
         if kind == "auto":
-            return "flat"  # exact search still works, only slower: the build prints the hint (see `Structure.note`)
+            return "flat"  # exact search still works, only slower: `mcja index build` says which search it got
         raise ConfigError(f"--kind {concrete} needs FAISS, which is not installed: {INSTALL_HINT}")
     return concrete
 
@@ -77,15 +77,6 @@ class Structure:
     kind: str
     index: Any = None
     params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def note(self) -> str:
-        """One line saying what searches the index."""
-        if self.index is None:
-            return f"exact search in torch (FAISS not installed: {INSTALL_HINT})"
-        extra = ", ".join(f"{k} {v}" for k, v in self.params.items())
-        return f"FAISS {self.kind}" + (f" ({extra})" if extra else "")
-
 
 def build_structure(feats: FeatureFile, ids: np.ndarray, rows: np.ndarray, kind: str, seed: int = 0) -> Structure:
     """A search structure over the images `ids` whose features are at `rows`; approximate kinds are tuned."""

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from mcja.errors import ConfigError
-from mcja.evaluation import MSER_PRESETS, mser_rerank, save_ranked_list
+from mcja.evaluation import MSER_PRESETS, mser_rerank
 from mcja.inference.sources import find_images, pid_from_path
 from mcja.utils.io import atomic_write_json
+from mcja.visualize.pictures import save_ranked_list
 
 if TYPE_CHECKING:
     from mcja.index.gallery import GalleryIndex

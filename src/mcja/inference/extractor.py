@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from mcja.config import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
 from mcja.data.images import load_rgb, resize_rgb
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, inference_runtime, resolve_device
@@ -26,7 +27,7 @@ from mcja.evaluation._arrays import nonfinite_rows
 from mcja.models import load_model
 from mcja.models.reader import Checkpoint, read_checkpoint
 
-DEFAULT_SIZE = (384, 192)  # the paper's input size; reference state dicts carry no config to say otherwise
+DEFAULT_SIZE = DEFAULT_IMAGE_SIZE  # reference state dicts carry no config to say otherwise
 MSER_VIEWS = 4
 # Tolerance on the 0..1 range of float inputs: resampling can overshoot by a hair.
 _RANGE_SLACK = 1e-3
@@ -43,14 +44,15 @@ class Extraction:
 
 def resolve_image_size(checkpoint: str | os.PathLike | Checkpoint | None,
                        override: Sequence[int] | None = None) -> tuple[int, int]:
-    """Input (H, W): `override`, else the checkpoint's `data.image_size`, else 384x192 (reference state dicts)."""
+    """Input (H, W): `override`, else the checkpoint's `data.image_size`, else DEFAULT_SIZE (reference state dicts)."""
     size = override
     if size is None and checkpoint is not None:
         size = read_checkpoint(checkpoint).image_size
     if size is None:
         return DEFAULT_SIZE
-    if len(size) != 2 or min(int(v) for v in size) < 32:
-        raise ConfigError(f"image size: expected (height, width), each >= 32, got {list(size)}")
+    lo, hi = IMAGE_SIDE
+    if len(size) != 2 or not all(lo <= int(v) <= hi for v in size):
+        raise ConfigError(f"image size: expected (height, width), each {lo}..{hi}, got {list(size)}")
     return int(size[0]), int(size[1])
 
 

@@ -4,7 +4,6 @@ from mcja.models.checkpoint import checkpoint_payload, from_reference_state_dict
 from mcja.models.mcja import MCJA, MCJAOutput, count_parameters
 from mcja.models.mda import MDA
 from mcja.models.resnet import ResNet, build_resnet
-from mcja.models.weights import load_imagenet_weights
 
 __all__ = [
     "MCJA",
@@ -16,6 +15,5 @@ __all__ = [
     "checkpoint_payload",
     "from_reference_state_dict",
     "to_reference_state_dict",
-    "load_imagenet_weights",
     "count_parameters",
 ]

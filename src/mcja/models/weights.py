@@ -23,11 +23,6 @@ IMAGENET_FILES: dict[int, tuple[str, ...]] = {
 _KEYS_SHOWN = 6
 
 
-def load_imagenet_weights(depth: int, path: str | os.PathLike | None = None) -> dict[str, Tensor]:
-    """torchvision's ImageNet state dict for ResNet-`depth`: from `path`, else the torch hub cache, else a download."""
-    return _imagenet_state(depth, path)[0]
-
-
 def init_backbone(backbone: ResNet, pretrained: str) -> None:
     """Load ImageNet weights ("imagenet", or a file with torchvision key names) into a backbone; `fc.*` is ignored."""
     path = None if pretrained.lower() == "imagenet" else pretrained

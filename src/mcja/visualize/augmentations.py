@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from mcja.config import DataConfig
+from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data import augment as A
 from mcja.data.images import load_resized
 from mcja.data.records import VISIBLE, Sample
@@ -29,7 +29,7 @@ def augmentation_grid(dataset: str, root: str | os.PathLike, out: str | os.PathL
 
     `size` (HxW) defaults to the training image size of the configs.
     """
-    size = tuple(size or DataConfig().image_size)
+    size = tuple(size or DEFAULT_IMAGE_SIZE)
     out = ensure_writable_file(out, "--out")
     data = load_dataset(dataset, root, trial)
     samples = pick_samples(data.train, n, seed)
@@ -59,7 +59,7 @@ def augmentation_cells(images: torch.Tensor, modality: torch.Tensor, g: torch.Ge
     aug = A.TrainAugment(size=size)
     p = aug.draw(n, g)
     hue = torch.where(p.hue < 0, -aug.hue, aug.hue)  # the largest shift training uses, easiest to see
-    erase_box = A.sample_boxes(n, size, (0.02, 0.30), (0.3, 3.3), g)  # forced on, unlike p.erase_box
+    erase_box = A.sample_boxes(n, size, *A.ERASE_BOX, g)  # forced on, unlike p.erase_box
     columns = [
         (images, [""] * n),
         (A.adjust_hue(images, hue), [f"hue {h:+.2f} (the extreme)" for h in hue.tolist()]),

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from mcja.errors import MCJAError
-from mcja.evaluation import PROTOCOLS, cmc_plot, pair_distance
-from mcja.evaluation.figures import roc_plot, similarity_histograms, tsne_plot
+from mcja.evaluation import PROTOCOLS, pair_distance
+from mcja.evaluation.figures import cmc_plot, roc_plot, similarity_histograms, tsne_plot
 from mcja.evaluation.verification import TARGET_FPRS, verification, verification_json, verification_table
 from mcja.utils.io import atomic_write_json, atomic_write_text
+from mcja.visualize.pictures import top_k
 from mcja.visualize.ranked import choose_queries, protocol_ranked_lists
 
 Columns = Mapping[str, np.ndarray]
@@ -54,7 +55,6 @@ def distances(ir: torch.Tensor, vis: torch.Tensor, protocol: str, mser: bool) ->
 def activation_figures(model: torch.nn.Module, dist: np.ndarray, ir: Columns, vis: Columns, queries: Sequence[int],
                        size: Sequence[int], out_dir: Path, k: int = 5) -> list[Link]:
     """Activation maps of each query and its top-k visible images (plain ranking)."""
-    from mcja.evaluation.pictures import top_k
     from mcja.visualize.activation import explain_images
 
     links = []

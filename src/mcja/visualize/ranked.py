@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mcja.evaluation.metrics import query_stats
-from mcja.evaluation.pictures import ranked_list_image, top_k
+from mcja.visualize.pictures import ranked_list_image, top_k
 from mcja.utils.io import atomic_path
 
 HEADER = 16  # pixels of text above each row

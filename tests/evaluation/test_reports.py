@@ -1,4 +1,4 @@
-"""Reports keep re-ranked figures apart and labelled; pictures are drawn from image paths."""
+"""Reports keep re-ranked figures apart and labelled; CMC curves are drawn from arrays."""
 
 import json
 import sys
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mcja.errors import MCJAError
-from mcja.evaluation import cmc_plot, ranked_list_image, ranked_list_pictures, results_table, write_report
+from mcja.evaluation import cmc_plot, results_table, write_report
 from mcja.evaluation.evaluate import mean_over_trials, mean_std_over_trials
 
 
@@ -37,27 +37,6 @@ def test_plain_only_sysu_table():
     assert "MSER" not in md and "mean over 10 trials" in md and "trial 3" not in md
     with pytest.raises(ValueError):
         results_table("SYSU-MM01")
-
-
-def _images(tmp_path, n):
-    paths = []
-    for i in range(n):
-        p = tmp_path / f"img{i}.png"
-        Image.new("RGB", (20, 40), (i * 30 % 255, 100, 50)).save(p)
-        paths.append(str(p))
-    return paths
-
-
-def test_ranked_list_picture_borders_and_files(tmp_path):
-    paths = _images(tmp_path, 4)
-    img = ranked_list_image(paths[0], paths[1:], scores=[0.9, 0.5, 0.1], correct=[True, False, True], size=(32, 16))
-    tile = 16 + 8 + 6
-    assert img.size[0] == 4 * tile + 6 + 6
-    assert img.getpixel((6 + tile + 6 + 1, 7)) == (0, 170, 0)  # first gallery tile: green border
-    assert img.getpixel((6 + 2 * tile + 6 + 1, 7)) == (220, 0, 0)  # second: red
-    dist = np.array([[0.3, 0.1, 0.2], [0.1, 0.2, 0.3]], dtype=np.float32)
-    out = ranked_list_pictures(tmp_path / "lists", dist, paths[:2], [1, 2], paths[1:], [1, 2, 1], queries=[1], k=2)
-    assert out[0].exists() and Image.open(out[0]).size[1] > 32
 
 
 def test_cmc_plot(tmp_path, monkeypatch):

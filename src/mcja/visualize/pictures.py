@@ -1,17 +1,18 @@
-"""Pictures: ranked lists (query + top-k gallery thumbnails, green/red borders, scores) and CMC curves.
+"""Ranked-list pictures: a query and its top-k gallery thumbnails (green/red borders, scores), drawn from image paths.
 
-Ranked lists need only PIL; the CMC plot needs matplotlib (the optional `plot` extra), imported lazily.
+Needs only PIL; the images are read here, so `mcja.evaluation` stays on features and labels.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mcja.data.images import load_rgb
 from mcja.evaluation._arrays import labels, to_numpy
 from mcja.utils.io import atomic_path
 
@@ -22,8 +23,6 @@ BORDER, GAP, TEXT_H = 4, 6, 16
 
 def _thumb(path: str | os.PathLike, colour: tuple[int, int, int], size: tuple[int, int]) -> Image.Image:
     """The image resized to `size` (height, width) inside a coloured border."""
-    from mcja.data.images import load_rgb  # lazily: mcja.data imports this package for SYSU trials
-
     h, w = size
     img = load_rgb(path).resize((w, h), Image.BILINEAR)
     framed = Image.new("RGB", (w + 2 * BORDER, h + 2 * BORDER), colour)
@@ -108,18 +107,3 @@ def ranked_list_pictures(
                                       scores=(-dist[q, best]).tolist(), correct=(gids[best] == qids[q]).tolist()))
     return paths
 
-
-def cmc_plot(curves: Mapping[str, Any], out_path: str | os.PathLike, max_rank: int = 20, title: str = "CMC") -> Path:
-    """Plot CMC curves (label -> curve in percent, rank 1 first) to a PNG; needs matplotlib (`mcja[plot]`)."""
-    from mcja.evaluation.figures import pyplot, save_figure
-
-    fig, ax = pyplot().subplots(figsize=(5, 4))
-    from matplotlib.ticker import MaxNLocator  # after pyplot(): that says which extra is missing
-    for label, curve in curves.items():
-        c = np.asarray(curve, dtype=float)[:max_rank]
-        ax.plot(np.arange(1, len(c) + 1), c, marker="o", markersize=3, label=label)
-    ax.set(xlabel="rank", ylabel="matching rate (%)", title=title, ylim=(0, 100.5))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    return save_figure(fig, out_path)
