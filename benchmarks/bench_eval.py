@@ -2,7 +2,7 @@
 
 (a) evaluate_pair vs the per-query reference on SYSU-sized random features (3,803 queries x 3,010 gallery,
     2048-d, 96 ids, SYSU cameras): per query, its distances to the gallery (one matrix-vector product), a
-    stable sort, same-camera items dropped, unique-id CMC, AP, INP (tests/evaluation/eval_helpers.py).
+    stable sort, same-camera items dropped, unique-id CMC, AP, INP (tests/helpers/evaluation.py).
     Second row: the metrics alone, both sides given the same distance matrix.
 (b) the SYSU-MM01 protocol, 4 settings x 10 trials, on a synthetic dataset with SYSU's structure
     (96 ids, 301 (id, visible camera) pairs, about 20 images each, a rand_perm_cam of SYSU's shape), vs the
@@ -22,8 +22,8 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "evaluation"))
-from eval_helpers import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from helpers.evaluation import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
 
 from mcja.evaluation import evaluate_pair, rank_metrics, sysu_protocol  # noqa: E402
 from mcja.evaluation.metrics import cosine_distance  # noqa: E402

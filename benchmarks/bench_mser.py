@@ -22,9 +22,9 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "evaluation"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from bench_eval import features, machine, sysu_like  # noqa: E402
-from eval_helpers import loop_metrics, loop_mser  # noqa: E402
+from helpers.evaluation import loop_metrics, loop_mser  # noqa: E402
 
 from mcja.evaluation import evaluate_sysu, mser_rerank, rank_metrics  # noqa: E402
 

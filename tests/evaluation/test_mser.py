@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from eval_helpers import loop_mser
+from helpers.evaluation import loop_mser
 
 import mcja.evaluation.mser as mser_mod
 from mcja.evaluation import evaluate_pair, mser_rerank
