@@ -24,7 +24,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from helpers.evaluation import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
-
 from mcja.evaluation import evaluate_pair, rank_metrics, sysu_protocol  # noqa: E402
 from mcja.evaluation.metrics import cosine_distance  # noqa: E402
 
@@ -34,7 +33,8 @@ NOISE = 4.5  # per-dimension noise around the identity centres: rank-1 of roughl
 
 def machine() -> str:
     """CPU model, cores, torch version and load, for the table header."""
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"CPU: {model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), load average {load}"
 
@@ -109,7 +109,8 @@ def bench_pair(rng: np.random.Generator, repeat: int) -> list[str]:
     return [
         f"| (a) one evaluation, 3,803 x 3,010, 2048-d (median of {repeat}) | per-query loop | vectorized | speed-up |",
         "|---|---|---|---|",
-        f"| end to end, features in, metrics out (the >= 30x goal) | {t['loop']:.3f} s | {t['ours']:.3f} s | {t['loop'] / t['ours']:.1f}x |",
+        f"| end to end, features in, metrics out (the >= 30x goal) | {t['loop']:.3f} s | {t['ours']:.3f} s "
+        f"| {t['loop'] / t['ours']:.1f}x |",
         f"| metrics only, both given the same distance matrix | {t['loop_metrics']:.3f} s | {t['ours_metrics']:.3f} s "
         f"| {t['loop_metrics'] / t['ours_metrics']:.1f}x |",
         "",

@@ -13,8 +13,7 @@ from helpers.cli import run_cli
 from mcja import api
 from mcja.errors import CheckpointError
 from mcja.inference import FeatureExtractor
-from mcja.models import MCJA, checkpoint_payload, load_model
-from mcja.models import reader
+from mcja.models import MCJA, checkpoint_payload, load_model, reader
 
 
 class _Payload:

@@ -12,6 +12,7 @@ from helpers.training import TINY_TRAIN
 from mcja.cli import main
 from mcja.models import load_model, to_reference_state_dict
 
+
 def test_train_then_test_writes_reports_with_mser_apart(sysu_root, tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["train", "--config", "demo.yaml", "--out", str(run), "--quiet", f"data.root={sysu_root}",

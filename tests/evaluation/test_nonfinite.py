@@ -6,8 +6,8 @@ Before this check, evaluate_pair on NaN features returned rank-1 100 and mAP 450
 import numpy as np
 import pytest
 import torch
-from helpers.evaluation import make_sysu
 
+from helpers.evaluation import make_sysu
 from mcja.errors import MCJAError, NonFiniteError
 from mcja.evaluation import (
     evaluate_llcm,

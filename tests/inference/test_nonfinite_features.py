@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.inference import pattern_image, write_gallery
 import mcja.inference.extractor as extractor_module
+from helpers.inference import pattern_image, write_gallery
 from mcja.cli import main
 from mcja.errors import NonFiniteError
 from mcja.inference import FeatureExtractor

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers.serve import run_server
 
 CHROMIUM = os.environ.get("MCJA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
