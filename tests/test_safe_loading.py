@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from helpers.cli import run_cli
+from helpers.inference import save_checkpoint
 from mcja import api
 from mcja.errors import CheckpointError
 from mcja.inference import FeatureExtractor
@@ -135,8 +136,7 @@ def test_legacy_format_checkpoints_load_everywhere(tmp_path):
 def test_a_command_reads_its_checkpoint_once(tmp_path, monkeypatch):
     """FeatureExtractor (extract, search) and export take the model and its image size from one read."""
     model = MCJA(4, depth=18, pretrained=None)
-    path = tmp_path / "m.pt"
-    torch.save(checkpoint_payload(model, config={"data": {"image_size": [64, 32]}}), path)
+    path = save_checkpoint(model, tmp_path / "m.pt")
     reads: list[Path] = []
     original = reader.read_torch_file
     monkeypatch.setattr(reader, "read_torch_file", lambda p, *a, **k: reads.append(Path(p)) or original(p, *a, **k))

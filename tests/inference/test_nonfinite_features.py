@@ -11,11 +11,10 @@ import torch
 from PIL import Image
 
 import mcja.inference.extractor as extractor_module
-from helpers.inference import pattern_image, write_gallery
+from helpers.inference import pattern_image, save_checkpoint, write_gallery
 from mcja.cli import main
 from mcja.errors import NonFiniteError
 from mcja.inference import FeatureExtractor
-from mcja.models import checkpoint_payload
 from mcja.utils.io import atomic_write_json
 
 
@@ -25,9 +24,7 @@ def broken_checkpoint(tmp_path_factory, model):
     broken = copy.deepcopy(model)
     with torch.no_grad():
         broken.bn_neck.weight[3] = float("nan")
-    path = tmp_path_factory.mktemp("broken") / "nan.pt"
-    torch.save(checkpoint_payload(broken, config={"data": {"image_size": [64, 32]}}), path)
-    return path
+    return save_checkpoint(broken, tmp_path_factory.mktemp("broken") / "nan.pt")
 
 
 @pytest.fixture
