@@ -70,8 +70,8 @@ def _colour(img: Image.Image, rng: random.Random) -> Image.Image:
         grey = a[:, :, bg].copy()
         box = _erase_box(rng, *grey.shape, (0.02, 0.33))
         if box:
-            t, l, bh, bw = box
-            grey[t : t + bh, l : l + bw] = a[t : t + bh, l : l + bw, fg]
+            t, left, bh, bw = box
+            grey[t : t + bh, left : left + bw] = a[t : t + bh, left : left + bw, fg]
     else:
         d = Image.fromarray(np.repeat(a[:, :, rng.randrange(3), None], 3, 2))
         return Image.blend(d, img, rng.random())
@@ -90,8 +90,8 @@ def pil_transform(img: Image.Image, visible: bool, size: tuple[int, int], rng: r
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255)
     x = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
     if rng.random() < 0.5 and (box := _erase_box(rng, *size, (0.02, 0.30))):
-        t, l, bh, bw = box
-        x[:, t : t + bh, l : l + bw] = 0
+        t, left, bh, bw = box
+        x[:, t : t + bh, left : left + bw] = 0
     return x
 
 
@@ -118,7 +118,7 @@ def machine() -> str:
     """CPU model, cores, torch version and threads."""
     model = platform.processor() or "unknown CPU"
     try:
-        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"

@@ -2,7 +2,7 @@
 
 (a) evaluate_pair vs the per-query reference on SYSU-sized random features (3,803 queries x 3,010 gallery,
     2048-d, 96 ids, SYSU cameras): per query, its distances to the gallery (one matrix-vector product), a
-    stable sort, same-camera items dropped, unique-id CMC, AP, INP (tests/evaluation/eval_helpers.py).
+    stable sort, same-camera items dropped, unique-id CMC, AP, INP (tests/helpers/evaluation.py).
     Second row: the metrics alone, both sides given the same distance matrix.
 (b) the SYSU-MM01 protocol, 4 settings x 10 trials, on a synthetic dataset with SYSU's structure
     (96 ids, 301 (id, visible camera) pairs, about 20 images each, a rand_perm_cam of SYSU's shape), vs the
@@ -22,9 +22,8 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "evaluation"))
-from eval_helpers import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
-
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from helpers.evaluation import ROWS, loop_evaluate, loop_metrics, loop_sysu_gallery  # noqa: E402
 from mcja.evaluation import Side, evaluate_pair, rank_metrics, sysu_protocol  # noqa: E402
 from mcja.evaluation.metrics import cosine_distance  # noqa: E402
 
@@ -34,7 +33,8 @@ NOISE = 4.5  # per-dimension noise around the identity centres: rank-1 of roughl
 
 def machine() -> str:
     """CPU model, cores, torch version and load, for the table header."""
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"CPU: {model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), load average {load}"
 
@@ -109,7 +109,8 @@ def bench_pair(rng: np.random.Generator, repeat: int) -> list[str]:
     return [
         f"| (a) one evaluation, 3,803 x 3,010, 2048-d (median of {repeat}) | per-query loop | vectorized | speed-up |",
         "|---|---|---|---|",
-        f"| end to end, features in, metrics out (the >= 30x goal) | {t['loop']:.3f} s | {t['ours']:.3f} s | {t['loop'] / t['ours']:.1f}x |",
+        f"| end to end, features in, metrics out (the >= 30x goal) | {t['loop']:.3f} s | {t['ours']:.3f} s "
+        f"| {t['loop'] / t['ours']:.1f}x |",
         f"| metrics only, both given the same distance matrix | {t['loop_metrics']:.3f} s | {t['ours_metrics']:.3f} s "
         f"| {t['loop_metrics'] / t['ours_metrics']:.1f}x |",
         "",

@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-
 from bench_data import images_per_second, machine, write_jpegs  # benchmarks/ is on sys.path when run as a script
+
 from mcja.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from mcja.data.images import load_resized
 from mcja.inference import FeatureExtractor, export_onnx

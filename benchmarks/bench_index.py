@@ -191,7 +191,7 @@ def run_size(n: int, dim: int, n_queries: int, kinds: list[str], brute_max: int,
         with variant(kind) as concrete:
             s = build_structure(feats, ids, rows, concrete)
         build = time.perf_counter() - t
-        p50, p99, qps = latency(lambda x: search_structure(s, feats, ids, rows, x, 10), q, 200)
+        p50, p99, qps = latency(lambda x, s=s: search_structure(s, feats, ids, rows, x, 10), q, 200)  # bound: `del s` below
         item, ident = recalls(search_structure(s, feats, ids, rows, q, 10)[1], truth, gen.labels)
         mem = len(faiss_or_none().serialize_index(s.index))
         note = ", ".join(f"{k} {v}" for k, v in s.params.items())

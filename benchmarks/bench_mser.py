@@ -22,10 +22,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "evaluation"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from bench_eval import features, machine, sysu_like  # noqa: E402
-from eval_helpers import loop_metrics, loop_mser  # noqa: E402
 
+from helpers.evaluation import loop_metrics, loop_mser  # noqa: E402
 from mcja.evaluation import evaluate_sysu, mser_rerank, rank_metrics  # noqa: E402
 
 VIEW_NOISE = 0.5  # the R, G, B views: the original feature plus a little noise of their own

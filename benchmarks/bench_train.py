@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_data import machine, pil_transform, write_jpegs  # noqa: E402
+
 from mcja.data.augment import TrainAugment  # noqa: E402
 from mcja.data.cache import ImageCache  # noqa: E402
 from mcja.losses import CMRLoss, identity_loss  # noqa: E402

@@ -41,7 +41,7 @@ GOALS = [
 
 def machine(device: torch.device) -> str:
     """The CPU, torch and (on CUDA) the GPU, in one line."""
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
     text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
     if device.type == "cuda":

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.cli import run_cli
+from helpers.inference import save_checkpoint
 from mcja import api
-from mcja.cli import main
 from mcja.errors import CheckpointError
 from mcja.inference import FeatureExtractor
-from mcja.models import MCJA, checkpoint_payload, load_model
-from mcja.models import reader
+from mcja.models import MCJA, checkpoint_payload, load_model, reader
 
 
 class _Payload:
@@ -57,11 +57,6 @@ def evil_run(tmp_path: Path, evil: tuple[Path, Path]) -> tuple[Path, Path]:
     return run, evil[1]
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
-    code = main(argv)
-    return code, capsys.readouterr().err
-
-
 def _assert_refused(code: int, err: str, marker: Path) -> None:
     assert not marker.exists(), "the pickle ran"
     assert code == 2
@@ -89,19 +84,17 @@ def test_every_verb_refuses_the_payload(verb, evil, evil_run, images, tmp_path, 
         "model-info": ["model-info", "--checkpoint", str(path)],
         "resume": ["train", "--resume", str(evil_run[0])],
     }[verb]
-    code, err = _cli(argv, capsys)
+    code, _, err = run_cli(capsys, *argv)
     _assert_refused(code, err, marker)
     assert not evil_run[1].exists()
 
 
-def test_training_refuses_a_payload_as_imagenet_weights(evil, tmp_path, capsys):
-    from mcja.data.synthetic import make_synthetic
-
+def test_training_refuses_a_payload_as_imagenet_weights(evil, synthetic_root, tmp_path, capsys):
     path, marker = evil
-    root = make_synthetic("sysu", tmp_path / "sysu", ids=6, seed=0, size=(64, 32), images_per_camera=1)
-    code, err = _cli(["train", "--config", "demo", "--quiet", f"data.root={root}", f"model.pretrained={path}",
-                      f"output_dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", "data.p_size=2",
-                      "data.k_size=2", "data.image_size=[64,32]"], capsys)
+    root = synthetic_root("sysu", ids=6, images_per_camera=1)
+    code, _, err = run_cli(capsys, "train", "--config", "demo", "--quiet", f"data.root={root}", f"model.pretrained={path}",
+                           f"output_dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", "data.p_size=2",
+                           "data.k_size=2", "data.image_size=[64,32]")
     _assert_refused(code, err, marker)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no half-made run folder
 
@@ -143,8 +136,7 @@ def test_legacy_format_checkpoints_load_everywhere(tmp_path):
 def test_a_command_reads_its_checkpoint_once(tmp_path, monkeypatch):
     """FeatureExtractor (extract, search) and export take the model and its image size from one read."""
     model = MCJA(4, depth=18, pretrained=None)
-    path = tmp_path / "m.pt"
-    torch.save(checkpoint_payload(model, config={"data": {"image_size": [64, 32]}}), path)
+    path = save_checkpoint(model, tmp_path / "m.pt")
     reads: list[Path] = []
     original = reader.read_torch_file
     monkeypatch.setattr(reader, "read_torch_file", lambda p, *a, **k: reads.append(Path(p)) or original(p, *a, **k))

@@ -9,8 +9,24 @@ import pytest
 import torch
 
 from mcja.data.augment import (
-    CC, HUE, IMAGENET_MEAN, IMAGENET_STD, NO_COLOUR, SJ, WG, TrainAugment, adjust_hue, channel_cutmix, erase,
-    hflip, normalize, pad_crop, sample_boxes, spectral_views, spectrum_jitter, weighted_grayscale,
+    CC,
+    HUE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    NO_COLOUR,
+    SJ,
+    WG,
+    TrainAugment,
+    adjust_hue,
+    channel_cutmix,
+    erase,
+    hflip,
+    normalize,
+    pad_crop,
+    sample_boxes,
+    spectral_views,
+    spectrum_jitter,
+    weighted_grayscale,
 )
 
 LEVEL = 1 / 255 / min(IMAGENET_STD)  # one uint8 step, in normalised units

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.data import TINY_COUNTS, counts_on_disk
 from mcja.data import INFRARED, VISIBLE, VIDataset
 from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.errors import DatasetError
@@ -39,10 +40,10 @@ def test_dataset_names_and_unknown_name():
 
 
 # ---- hand-made layouts (counts fixed in conftest) ----
-def test_sysu_tiny(tiny_roots, tiny_counts):
+def test_sysu_tiny(tiny_roots):
     ds = load_dataset("sysu", tiny_roots["sysu"])
     check_invariants(ds)
-    assert counts(ds) == tiny_counts["sysu"]
+    assert counts(ds) == TINY_COUNTS["sysu"]
     assert {s.pid: s.label for s in ds.train} == {3: 0, 1: 1, 2: 2}  # file order: train "3,1" then val "2"
     assert {(s.camera, s.modality) for s in ds.train} == {(1, 0), (2, 0), (4, 0), (5, 0), (3, 1), (6, 1)}
     assert {s.camera for s in ds.test_visible} == {1, 2, 4} and {s.camera for s in ds.test_infrared} == {3, 6}
@@ -50,10 +51,10 @@ def test_sysu_tiny(tiny_roots, tiny_counts):
     assert ds.train[0].path == str(tiny_roots["sysu"] / "cam1" / "0001" / "0001.jpg")
 
 
-def test_regdb_tiny_trial3(tiny_roots, tiny_counts):
+def test_regdb_tiny_trial3(tiny_roots):
     ds = load_dataset("regdb", tiny_roots["regdb"], trial=3)
     check_invariants(ds)
-    assert counts(ds) == tiny_counts["regdb"]
+    assert counts(ds) == TINY_COUNTS["regdb"]
     assert {s.pid: s.label for s in ds.train} == {2: 0, 5: 1}
     assert {(s.camera, s.modality) for s in ds.train} == {(1, VISIBLE), (2, INFRARED)}
     assert [s.pid for s in ds.test_infrared] == [1, 1, 3, 3, 4, 4, 6, 6]  # index-file order
@@ -61,10 +62,10 @@ def test_regdb_tiny_trial3(tiny_roots, tiny_counts):
     assert counts(load_dataset("regdb", tiny_roots["regdb"], trial=1))["train_ids"] == 3
 
 
-def test_llcm_tiny(tiny_roots, tiny_counts):
+def test_llcm_tiny(tiny_roots):
     ds = load_dataset("llcm", tiny_roots["llcm"])
     check_invariants(ds)
-    assert counts(ds) == tiny_counts["llcm"]
+    assert counts(ds) == TINY_COUNTS["llcm"]
     assert sorted(s.camera for s in ds.train if s.modality == VISIBLE) == [1, 2, 5, 9, 9]
     assert sorted(s.camera for s in ds.train if s.modality == INFRARED) == [3, 4, 4, 6]
     assert {s.pid: s.label for s in ds.train} == {1: 0, 2: 1, 3: 2}
@@ -75,7 +76,7 @@ def test_llcm_tiny(tiny_roots, tiny_counts):
 
 # ---- synthetic layouts (the project's generator; expected counts found on disk independently) ----
 @pytest.mark.parametrize("layout", ["sysu", "regdb", "llcm"])
-def test_synthetic_layouts_read_with_the_counts_on_disk(layout, synthetic_root, counts_on_disk):
+def test_synthetic_layouts_read_with_the_counts_on_disk(layout, synthetic_root):
     root = synthetic_root(layout)
     ds = load_dataset(layout, root, trial=2)
     check_invariants(ds)

@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from helpers.data import SYNTHETIC, SYNTHETIC_SIZE
 from mcja.cli import main
 from mcja.data.synthetic import make_synthetic
 from mcja.data.synthetic.identity import PALETTE, sample_identity
@@ -30,11 +31,10 @@ def id_line(path: Path) -> list[int]:
 @pytest.mark.parametrize("layout", ["sysu", "regdb", "llcm"])
 def test_same_seed_same_bytes_other_seed_differs(layout, synthetic_root, tmp_path):
     first = files(synthetic_root(layout))
-    opts = {"sysu": dict(ids=9, images_per_camera=3), "regdb": dict(ids=6, images_per_camera=4),
-            "llcm": dict(ids=6, images_per_camera=2)}[layout]  # as conftest's synthetic_root
-    again = files(make_synthetic(layout, tmp_path / "again", seed=0, size=(64, 32), **opts))
+    opts = SYNTHETIC[layout]  # the sizes synthetic_root(layout) writes
+    again = files(make_synthetic(layout, tmp_path / "again", seed=0, size=SYNTHETIC_SIZE, **opts))
     assert again == first
-    other = files(make_synthetic(layout, tmp_path / "other", seed=1, size=(64, 32), **opts))
+    other = files(make_synthetic(layout, tmp_path / "other", seed=1, size=SYNTHETIC_SIZE, **opts))
     assert other.keys() != first.keys() or other != first
 
 
@@ -135,7 +135,7 @@ def test_thermal_emissivity_is_not_a_function_of_colour():
 def test_existing_dataset_is_reused_and_a_foreign_folder_refused(synthetic_root, tmp_path):
     root = synthetic_root("regdb")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
-    assert make_synthetic("regdb", root, seed=0, size=(64, 32), ids=6, images_per_camera=4) == root
+    assert make_synthetic("regdb", root, seed=0, size=SYNTHETIC_SIZE, **SYNTHETIC["regdb"]) == root
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")

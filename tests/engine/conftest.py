@@ -1,4 +1,4 @@
-"""Tiny training setups: a small synthetic SYSU-MM01-layout set and a CPU-sized config."""
+"""A CPU-sized training config over the shared synthetic SYSU-MM01 set (`sysu_root`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ from pathlib import Path
 import pytest
 
 from mcja.config import Config, load_config
-from mcja.data.synthetic import make_synthetic
-
-
-@pytest.fixture(scope="session")
-def sysu_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic SYSU-MM01 set: 24 ids (16 train+val, 8 test), 64x32 images."""
-    return make_synthetic("sysu", tmp_path_factory.mktemp("engine") / "sysu", ids=24, seed=0, size=(64, 32),
-                          images_per_camera=3)
 
 
 @pytest.fixture

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-
-
-def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    """Run torchrun in its own process group, so a hang kills the launcher and both workers."""
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"torchrun did not finish in 300 s:\n{out[-2000:]}\n{err[-2000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+from helpers.processes import TORCHRUN, run_torchrun
 
 
 def _common(root: Path, tmp: Path) -> list[str]:
@@ -41,7 +20,7 @@ def _common(root: Path, tmp: Path) -> list[str]:
 @pytest.mark.slow
 def test_two_gloo_ranks_see_disjoint_identities_and_stay_in_sync(sysu_root, tmp_path):
     worker = Path(__file__).with_name("ddp_worker.py")
-    proc = _run([*TORCHRUN, str(worker), str(tmp_path), *_common(sysu_root, tmp_path)])
+    proc = run_torchrun([*TORCHRUN, str(worker), str(tmp_path), *_common(sysu_root, tmp_path)])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["world"] == r1["world"] == 2
@@ -57,7 +36,7 @@ def test_two_gloo_ranks_see_disjoint_identities_and_stay_in_sync(sysu_root, tmp_
 def test_torchrun_mcja_train_runs_on_cpu(sysu_root, tmp_path):
     cmd = [*TORCHRUN, "-m", "mcja", "train", "--config", "demo.yaml", "--out", str(tmp_path / "run"), "--quiet",
            *_common(sysu_root, tmp_path), "optim.epochs=1"]
-    proc = _run(cmd)
+    proc = run_torchrun(cmd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("training finished") == 1  # one summary, from rank 0, which holds the evaluation
     assert "none evaluated" not in proc.stdout and "best epoch 1" in proc.stdout

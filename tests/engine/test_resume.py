@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.training import poison_identity_loss
 from mcja import api
-from mcja.engine import trainer as trainer_mod
 from mcja.engine.run import train
 from mcja.engine.trainer import NonFiniteLoss, Trainer, TrainingInterrupted
 from mcja.errors import ConfigError, DatasetError
@@ -81,15 +81,7 @@ def test_resume_can_extend_a_finished_run(tiny_config, tmp_path):
 
 
 def test_nan_loss_stops_naming_epoch_and_step_and_keeps_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    calls = {"n": 0}
-    original = trainer_mod.identity_loss
-
-    def poisoned(logits, labels):
-        calls["n"] += 1
-        loss = original(logits, labels)
-        return loss * float("nan") if calls["n"] == 5 else loss
-
-    monkeypatch.setattr(trainer_mod, "identity_loss", poisoned)
+    poison_identity_loss(monkeypatch, call=5)
     with pytest.raises(NonFiniteLoss, match=r"epoch 2, step 2") as err:
         train(tiny_config(), run_dir=tmp_path / "n", progress=False)
     assert "last.pt" in str(err.value)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.training import poison_identity_loss
 from mcja import api
 from mcja.engine import trainer as trainer_mod
 from mcja.engine.run import train
@@ -120,14 +121,7 @@ def test_overrides_that_would_change_the_checkpoint_are_refused(tiny_config, tmp
 
 
 def test_nan_stop_names_the_checkpoints_that_exist(tiny_config, tmp_path, monkeypatch):
-    calls = {"n": 0}
-    original = trainer_mod.identity_loss
-
-    def poisoned(logits, labels):
-        calls["n"] += 1
-        return original(logits, labels) * (float("nan") if calls["n"] == 5 else 1.0)
-
-    monkeypatch.setattr(trainer_mod, "identity_loss", poisoned)
+    poison_identity_loss(monkeypatch, call=5)
     with pytest.raises(NonFiniteLoss) as err:
         train(tiny_config("eval.every=0"), run_dir=tmp_path / "n", progress=False)
     message = str(err.value)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from eval_helpers import loop_cosine, loop_evaluate, loop_metrics
 
+from helpers.evaluation import loop_cosine, loop_evaluate, loop_metrics
 from mcja.evaluation import evaluate_pair, rank_metrics
 
 

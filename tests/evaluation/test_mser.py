@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from eval_helpers import loop_mser
 
 import mcja.evaluation.mser as mser_mod
+from helpers.evaluation import loop_mser
 from mcja.evaluation import evaluate_pair, mser_rerank
 from mcja.evaluation.mser import MserReranker
 

@@ -6,8 +6,8 @@ Before this check, evaluate_pair on NaN features returned rank-1 100 and mAP 450
 import numpy as np
 import pytest
 import torch
-from eval_helpers import make_sysu
 
+from helpers.evaluation import make_sysu
 from mcja.errors import MCJAError, NonFiniteError
 from mcja.evaluation import (
     evaluate_llcm,
@@ -16,7 +16,6 @@ from mcja.evaluation import (
     evaluate_sysu,
     mser_rerank,
     rank_metrics,
-    sysu_protocol,
 )
 
 

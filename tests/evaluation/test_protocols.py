@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from eval_helpers import loop_metrics, loop_mser, make_sysu
 
+from helpers.evaluation import loop_metrics, loop_mser, make_sysu
 from mcja.config import load_config
 from mcja.data.registry import DATASETS
 from mcja.engine.evaluate import mser_settings

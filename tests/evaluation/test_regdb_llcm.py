@@ -4,8 +4,8 @@ import random
 
 import numpy as np
 import pytest
-from eval_helpers import loop_cosine, loop_metrics
 
+from helpers.evaluation import loop_cosine, loop_metrics
 from mcja.evaluation import evaluate_llcm, evaluate_regdb, llcm_trial_gallery, regdb_summary
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import scipy.io
-from eval_helpers import ROWS, loop_cosine, loop_metrics, loop_mser, loop_sysu_gallery, make_sysu
 
+from helpers.evaluation import ROWS, loop_cosine, loop_metrics, loop_mser, loop_sysu_gallery, make_sysu
 from mcja.errors import DatasetError
 from mcja.evaluation import MserParams, Side, evaluate_sysu, load_rand_perm, sysu_protocol, sysu_trial_gallery, sysu_trial_masks
 

@@ -4,8 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
-from eval_helpers import loop_cosine, loop_metrics, make_sysu
 
+from helpers.evaluation import loop_cosine, loop_metrics, make_sysu
 from mcja.evaluation import MserParams, Side, evaluate_llcm, evaluate_pair, evaluate_regdb, sysu_protocol
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from mcja.errors import ConfigError
-from mcja.index.faiss_backend import REFINE, build_structure, exact_search, load_structure, pq_subquantizers, \
-    resolve_kind, search_structure
+from mcja.index.faiss_backend import REFINE, build_structure, exact_search, load_structure, pq_subquantizers, resolve_kind, search_structure
 from mcja.index.features import FeatureFile
 
 

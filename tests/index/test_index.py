@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.inference import pattern_image
 from mcja import GalleryIndex
 from mcja.cli import main
 from mcja.index.store import Store
@@ -69,18 +70,18 @@ def test_filters_by_modality_and_camera(checkpoint, archive, tmp_path):
         index.search(query, modality="ultraviolet")
 
 
-def test_update_adds_changes_and_deletes_with_stable_ids(checkpoint, helpers, archive, tmp_path, capsys, monkeypatch):
+def test_update_adds_changes_and_deletes_with_stable_ids(checkpoint, archive, tmp_path, capsys, monkeypatch):
     idx = tmp_path / "idx"
     assert build(checkpoint, archive, idx) == 0
     before, feats_before = rows_by_path(idx), features_of(idx)
     changed = archive / "visible" / "0001" / "0001_c1_0.png"
-    Image.fromarray(helpers.pattern_image(7, 7)).save(changed)
+    Image.fromarray(pattern_image(7, 7)).save(changed)
     os.utime(changed, ns=(1, 1))
     deleted = archive / "infrared" / "0003" / "0003_c3_1.png"
     deleted.unlink()
     added = archive / "visible" / "0004" / "0004_c2_0.png"
     added.parent.mkdir()
-    Image.fromarray(helpers.pattern_image(4, 0)).save(added)
+    Image.fromarray(pattern_image(4, 0)).save(added)
     seen = []
     real = FeatureExtractor.extract
     monkeypatch.setattr(FeatureExtractor, "extract", lambda self, items, **kw: seen.extend(items) or real(self, items, **kw))
@@ -199,7 +200,7 @@ def test_without_faiss_build_and_search_work_exactly(checkpoint, archive, tmp_pa
     assert "pip install 'mcja[index]'" in capsys.readouterr().err
 
 
-def test_ivf_index_is_updated_in_place(checkpoint, helpers, archive, tmp_path, capsys):
+def test_ivf_index_is_updated_in_place(checkpoint, archive, tmp_path, capsys):
     pytest.importorskip("faiss")
     idx = tmp_path / "idx"
     assert build(checkpoint, archive, idx, "--kind", "ivf") == 0
@@ -209,7 +210,7 @@ def test_ivf_index_is_updated_in_place(checkpoint, helpers, archive, tmp_path, c
     assert trained["kind"] == "ivf" and trained["params"]["recall@10"] >= 0.95
     added = archive / "visible" / "0009" / "0009_c1_0.png"
     added.parent.mkdir()
-    Image.fromarray(helpers.pattern_image(9, 0)).save(added)
+    Image.fromarray(pattern_image(9, 0)).save(added)
     (archive / "visible" / "0001" / "0001_c1_0.png").unlink()
     assert main(["index", "update", str(idx), "--quiet"]) == 0
     after = json.loads(sqlite3.connect(idx / "index.sqlite").execute(

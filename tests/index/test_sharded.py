@@ -3,16 +3,16 @@ one-process build (same ids, rows and features)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.index import write_archive
+from helpers.processes import TORCHRUN, child_env, run_torchrun
 from mcja.cli import main
 
 
@@ -21,17 +21,11 @@ def _rows(index_dir):
         return {p: (i, r) for p, i, r in db.execute("SELECT path, id, row FROM images")}
 
 
-# torchrun in its own process group, killed if it hangs: the DDP tests' runner, loaded rather than copied
-_spec = importlib.util.spec_from_file_location("_ddp_tests", Path(__file__).parents[1] / "engine" / "test_distributed.py")
-_ddp = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_ddp)
-
-
 @pytest.mark.slow
 def test_two_gloo_ranks_build_the_same_index_as_one_process(checkpoint, archive, tmp_path):
     common = ["--checkpoint", str(checkpoint), "--images", str(archive), "--chunk", "2", "--device", "cpu", "--quiet"]
     assert main(["index", "build", *common, "--out", str(tmp_path / "one")]) == 0
-    proc = _ddp._run([*_ddp.TORCHRUN, "-m", "mcja", "index", "build", *common, "--out", str(tmp_path / "two")])
+    proc = run_torchrun([*TORCHRUN, "-m", "mcja", "index", "build", *common, "--out", str(tmp_path / "two")])
     out = proc.stdout
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert out.count("12 images (12 new") == 1  # rank 0 reports, once
@@ -42,15 +36,14 @@ def test_two_gloo_ranks_build_the_same_index_as_one_process(checkpoint, archive,
     assert not (tmp_path / "two" / "shards").exists()  # merged and cleaned up
 
 
-
 @pytest.mark.slow
-def test_a_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, archive_writer, tmp_path):
+def test_a_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, tmp_path):
     images = tmp_path / "images"
-    archive_writer(images, ids=(1, 2, 3), per_id=20)  # 120 images, one chunk each: a window to kill in
+    write_archive(images, ids=(1, 2, 3), per_id=20)  # 120 images, one chunk each: a window to kill in
     args = ["index", "build", "--checkpoint", str(checkpoint), "--images", str(images), "--chunk", "1", "--device",
             "cpu", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "mcja", *args, "--out", str(tmp_path / "idx")], env=_ddp._env(),
+    proc = subprocess.Popen([sys.executable, "-m", "mcja", *args, "--out", str(tmp_path / "idx")], env=child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_file = tmp_path / "idx" / "index.sqlite"
     committed = 0

@@ -6,6 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
+from helpers.inference import write_gallery
 from mcja.cli import main
 from mcja.data.images import load_rgb
 from mcja.errors import DatasetError
@@ -37,9 +38,9 @@ def test_loader_refuses_naming_the_file(tmp_path, size):
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("size", SIZES, ids=["above 2x limit", "above limit"])
-def test_extract_fails_or_skips_it(helpers, checkpoint, tmp_path, capsys, size):
+def test_extract_fails_or_skips_it(checkpoint, tmp_path, capsys, size):
     folder = tmp_path / "imgs"
-    helpers.write_gallery(folder, ids=(5,), per_id=2)
+    write_gallery(folder, ids=(5,), per_id=2)
     bomb = _bomb(folder / "0005" / "0005_c1_9.png", *size)
     args = ["extract", "--checkpoint", str(checkpoint), "--images", str(folder), "--out", str(tmp_path / "f.npz"), "--quiet"]
     assert main(args) == 2
@@ -51,10 +52,10 @@ def test_extract_fails_or_skips_it(helpers, checkpoint, tmp_path, capsys, size):
         assert len(data["paths"]) == 2 and str(bomb) not in data["paths"].tolist()
 
 
-def test_data_info_verify_names_it(helpers, tmp_path, capsys):
+def test_data_info_verify_names_it(tmp_path, capsys):
     root = tmp_path / "folder"
     for modality in ("visible", "infrared"):
-        helpers.write_gallery(root / modality, ids=(1,), per_id=1)
+        write_gallery(root / modality, ids=(1,), per_id=1)
     bomb = _bomb(root / "infrared" / "0001" / "0001_c2_5.png", 20000, 20000)
     assert main(["data-info", "--dataset", "folder", "--root", str(root), "--verify"]) == 2
     err = capsys.readouterr().err

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.inference import MEAN, STD, pattern_image, reference_features
 from mcja.cli import main
 from mcja.errors import MCJAError
 from mcja.inference import export as export_module
@@ -17,7 +18,7 @@ def _onnxruntime():
     return pytest.importorskip("onnxruntime", reason="parity needs onnxruntime from the onnx extra; CI installs it")
 
 
-def test_dynamic_batch_export_matches_pytorch(helpers, model, checkpoint, tmp_path, capsys):
+def test_dynamic_batch_export_matches_pytorch(model, checkpoint, tmp_path, capsys):
     ort = _onnxruntime()
     path = tmp_path / "model.onnx"
     assert main(["export", "--checkpoint", str(checkpoint), "--onnx", str(path), "--dynamic-batch"]) == 0
@@ -27,10 +28,10 @@ def test_dynamic_batch_export_matches_pytorch(helpers, model, checkpoint, tmp_pa
     (inp,), (outp,) = session.get_inputs(), session.get_outputs()
     assert inp.name == "images" and inp.shape[1:] == [3, 64, 32] and outp.shape[1] == 512
     for batch in (1, 5):  # neither is the traced batch (2)
-        images = np.stack([helpers.pattern_image(pid, batch) for pid in range(batch)])
-        x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - helpers.MEAN) / helpers.STD
+        images = np.stack([pattern_image(pid, batch) for pid in range(batch)])
+        x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
         got = session.run(None, {"images": x.numpy()})[0]
-        expected = helpers.reference_features(model, images).numpy()  # un-normalised BN-neck output
+        expected = reference_features(model, images).numpy()  # un-normalised BN-neck output
         assert got.shape == (batch, 512) and np.abs(got - expected).max() < 1e-4
 
 

@@ -6,20 +6,21 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers.inference import pattern_image, reference_features
 from mcja import errors
 from mcja.inference import FeatureExtractor
 from mcja.inference.extractor import resolve_image_size
 from mcja.models import to_reference_state_dict
 
 
-def _images(helpers, n=3):
-    return np.stack([helpers.pattern_image(pid, 0) for pid in range(1, n + 1)])
+def _images(n=3):
+    return np.stack([pattern_image(pid, 0) for pid in range(1, n + 1)])
 
 
-def test_features_follow_the_testing_preprocessing(helpers, model, checkpoint):
-    images = _images(helpers)
+def test_features_follow_the_testing_preprocessing(model, checkpoint):
+    images = _images()
     fx = FeatureExtractor(checkpoint, device="cpu", amp="off", normalize=False)
-    expected = helpers.reference_features(model, images)
+    expected = reference_features(model, images)
     got = fx(images)
     assert got.dtype == torch.float32 and got.shape == (3, 512)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
@@ -28,8 +29,8 @@ def test_features_follow_the_testing_preprocessing(helpers, model, checkpoint):
     torch.testing.assert_close(normalised, expected / expected.norm(dim=1, keepdim=True), atol=1e-6, rtol=1e-5)
 
 
-def test_every_input_type_gives_the_same_features(helpers, checkpoint, tmp_path):
-    images = _images(helpers)
+def test_every_input_type_gives_the_same_features(checkpoint, tmp_path):
+    images = _images()
     paths = []
     for i, img in enumerate(images):
         paths.append(tmp_path / f"{i}.png")
@@ -51,8 +52,8 @@ def test_every_input_type_gives_the_same_features(helpers, checkpoint, tmp_path)
     torch.testing.assert_close(fx(images[1]), reference[1:2], atol=1e-5, rtol=1e-5)  # one array [H, W, 3]
 
 
-def test_other_sizes_are_resized_with_pil_bilinear(helpers, checkpoint, tmp_path):
-    big = helpers.pattern_image(5, 1, size=(150, 70))
+def test_other_sizes_are_resized_with_pil_bilinear(checkpoint, tmp_path):
+    big = pattern_image(5, 1, size=(150, 70))
     Image.fromarray(big).save(tmp_path / "big.png")
     resized = np.asarray(Image.fromarray(big).resize((32, 64), Image.BILINEAR))  # PIL takes (width, height)
     fx = FeatureExtractor(checkpoint, device="cpu", amp="off")
@@ -61,8 +62,8 @@ def test_other_sizes_are_resized_with_pil_bilinear(helpers, checkpoint, tmp_path
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_deterministic_and_independent_of_batch_size(helpers, checkpoint):
-    images = _images(helpers, n=5)
+def test_deterministic_and_independent_of_batch_size(checkpoint):
+    images = _images(n=5)
     batched = FeatureExtractor(checkpoint, device="cpu", amp="off", batch_size=5)
     assert torch.equal(batched(images), batched(images))
     one_by_one = FeatureExtractor(checkpoint, device="cpu", amp="off", batch_size=1)(images)
@@ -71,8 +72,8 @@ def test_deterministic_and_independent_of_batch_size(helpers, checkpoint):
     torch.testing.assert_close(uneven, batched(images), atol=1e-5, rtol=1e-5)
 
 
-def test_mser_views_are_the_image_then_each_channel(helpers, checkpoint):
-    images = _images(helpers, n=2)
+def test_mser_views_are_the_image_then_each_channel(checkpoint):
+    images = _images(n=2)
     fx = FeatureExtractor(checkpoint, device="cpu", amp="off", views="mser")
     views = fx(images)
     assert views.shape == (4, 2, 512)
@@ -113,9 +114,9 @@ def test_bad_inputs_are_refused_clearly(checkpoint, tmp_path):
         FeatureExtractor(checkpoint, device="cpu", amp="off", views=3)
 
 
-def test_extract_skips_unreadable_files_only_when_asked(helpers, checkpoint, tmp_path):
+def test_extract_skips_unreadable_files_only_when_asked(checkpoint, tmp_path):
     good = tmp_path / "good.png"
-    Image.fromarray(helpers.pattern_image(1, 0)).save(good)
+    Image.fromarray(pattern_image(1, 0)).save(good)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
     fx = FeatureExtractor(checkpoint, device="cpu", amp="off")
@@ -126,10 +127,10 @@ def test_extract_skips_unreadable_files_only_when_asked(helpers, checkpoint, tmp
     torch.testing.assert_close(result.features, fx([good]))
 
 
-def test_amp_auto_is_bf16_only_on_cpus_with_native_bf16(helpers, checkpoint, monkeypatch):
+def test_amp_auto_is_bf16_only_on_cpus_with_native_bf16(checkpoint, monkeypatch):
     import mcja.engine.runtime as runtime
 
-    images = _images(helpers)
+    images = _images()
     exact = FeatureExtractor(checkpoint, device="cpu", amp="off")(images)
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     plain = FeatureExtractor(checkpoint, device="cpu")

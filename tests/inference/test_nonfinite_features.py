@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import mcja.inference.extractor as extractor_module
+from helpers.inference import pattern_image, save_checkpoint, write_gallery
 from mcja.cli import main
 from mcja.errors import NonFiniteError
 from mcja.inference import FeatureExtractor
-from mcja.models import checkpoint_payload
 from mcja.utils.io import atomic_write_json
 
 
@@ -24,9 +24,7 @@ def broken_checkpoint(tmp_path_factory, model):
     broken = copy.deepcopy(model)
     with torch.no_grad():
         broken.bn_neck.weight[3] = float("nan")
-    path = tmp_path_factory.mktemp("broken") / "nan.pt"
-    torch.save(checkpoint_payload(broken, config={"data": {"image_size": [64, 32]}}), path)
-    return path
+    return save_checkpoint(broken, tmp_path_factory.mktemp("broken") / "nan.pt")
 
 
 @pytest.fixture
@@ -69,10 +67,10 @@ def test_search_refuses_a_nan_checkpoint(broken_checkpoint, gallery, tmp_path, c
     assert not (out / "results.json").exists()
 
 
-def test_extract_names_or_skips_the_images_with_nan_features(helpers, checkpoint, tmp_path, capsys,
+def test_extract_names_or_skips_the_images_with_nan_features(checkpoint, tmp_path, capsys,
                                                              black_frames_break_the_model):
     folder = tmp_path / "imgs"
-    helpers.write_gallery(folder, ids=(4,), per_id=2)
+    write_gallery(folder, ids=(4,), per_id=2)
     black = _black(folder / "0004" / "0004_c1_7.png")
     args = ["extract", "--checkpoint", str(checkpoint), "--images", str(folder), "--out", str(tmp_path / "f.npz"), "--quiet"]
     assert main(args) == 2
@@ -86,10 +84,10 @@ def test_extract_names_or_skips_the_images_with_nan_features(helpers, checkpoint
         assert str(black) not in data["paths"].tolist() and len(data["paths"]) == 2
 
 
-def test_search_skips_gallery_images_with_nan_features(helpers, checkpoint, tmp_path, capsys,
+def test_search_skips_gallery_images_with_nan_features(checkpoint, tmp_path, capsys,
                                                        black_frames_break_the_model):
     gallery = tmp_path / "gallery"
-    paths = helpers.write_gallery(gallery, ids=(1, 2), per_id=2)
+    paths = write_gallery(gallery, ids=(1, 2), per_id=2)
     black = _black(gallery / "0002" / "0002_c1_9.png")
     out = tmp_path / "out"
     base = ["search", "--checkpoint", str(checkpoint), "--query", str(paths[0]), "--gallery", str(gallery),
@@ -106,8 +104,8 @@ def test_search_skips_gallery_images_with_nan_features(helpers, checkpoint, tmp_
         assert all(math.isfinite(s) for s in scores) and str(black) not in text.split('"skipped"')[0]
 
 
-def test_extractor_api_skip_bad_keeps_the_rest_in_order(helpers, model, tmp_path):
-    good = [helpers.pattern_image(1, 0), helpers.pattern_image(2, 0)]
+def test_extractor_api_skip_bad_keeps_the_rest_in_order(model, tmp_path):
+    good = [pattern_image(1, 0), pattern_image(2, 0)]
     sick = copy.deepcopy(model)
     real_forward = sick.forward
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli import one_line_error
 from mcja.cli import main
-from mcja.data.synthetic import make_synthetic
 from mcja.errors import ConfigError
 from mcja.utils.io import ensure_writable_dir, ensure_writable_file
 
@@ -57,12 +57,6 @@ def no_decoding(monkeypatch, tmp_path):
     return tmp_path / "fresh-cache"
 
 
-def _one_line(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and all(p in err for p in parts), err
-    return err
-
-
 def test_helpers(tmp_path, a_file, read_only):
     assert ensure_writable_dir(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checking creates nothing
@@ -81,38 +75,39 @@ def test_search_and_extract(checkpoint, gallery, a_file, read_only, no_decoding,
     query = str(gallery / "0001" / "0001_c1_0.png")
     assert main(["search", "--checkpoint", str(checkpoint), "--query", query, "--gallery", str(gallery),
                  "--out", str(base / "results"), "--quiet"]) == 2
-    _one_line(capsys, "--out", str(base / "results"))
+    one_line_error(capsys, "--out", str(base / "results"))
     assert main(["extract", "--checkpoint", str(checkpoint), "--images", str(gallery), "--out", str(base / "f.npz"),
                  "--quiet"]) == 2
-    _one_line(capsys, "--out", "f.npz")
+    one_line_error(capsys, "--out", "f.npz")
 
 
 def test_export(checkpoint, a_file, read_only, capsys):
     pytest.importorskip("onnx")
     for path in (a_file / "m.onnx", read_only / "m.onnx"):
         assert main(["export", "--checkpoint", str(checkpoint), "--onnx", str(path)]) == 2
-        _one_line(capsys, "--onnx", str(path))
+        one_line_error(capsys, "--onnx", str(path))
 
 
-def test_test_out_and_cache_folder(checkpoint, a_file, read_only, no_decoding, tmp_path, capsys, monkeypatch):
-    root = make_synthetic("regdb", tmp_path / "regdb", ids=2, size=(64, 32), images_per_camera=1)
+def test_test_out_and_cache_folder(checkpoint, synthetic_root, a_file, read_only, no_decoding, tmp_path, capsys,
+                                   monkeypatch):
+    root = synthetic_root("regdb")
     base = ["test", "--checkpoint", str(checkpoint), "--dataset", "regdb", "--root", str(root), "--quiet"]
     for out in (a_file / "res", read_only / "res"):
         assert main([*base, "--out", str(out)]) == 2
-        _one_line(capsys, "--out", str(out))
+        one_line_error(capsys, "--out", str(out))
     assert not no_decoding.exists()
     monkeypatch.setenv("MCJA_CACHE_DIR", str(a_file / "cache"))
     assert main([*base, "--out", str(tmp_path / "res")]) == 2
-    _one_line(capsys, "image cache folder", "plain.txt is a file")
+    one_line_error(capsys, "image cache folder", "plain.txt is a file")
     assert not (tmp_path / "res").exists()
 
 
-def test_other_writers_check_first(a_file, read_only, tmp_path, capsys):
+def test_other_writers_check_first(synthetic_root, a_file, read_only, tmp_path, capsys):
     for out in (a_file / "x", read_only / "x"):
         assert main(["make-synthetic", "--layout", "regdb", "--out", str(out), "--ids", "2"]) == 2
-        _one_line(capsys, "--out", str(out))
+        one_line_error(capsys, "--out", str(out))
         assert main(["demo", "--out", str(out)]) == 2
-        _one_line(capsys, "--out", str(out))
-    root = make_synthetic("regdb", tmp_path / "regdb", ids=2, size=(64, 32), images_per_camera=2)
+        one_line_error(capsys, "--out", str(out))
+    root = synthetic_root("regdb")
     assert main(["show-augmentations", "--dataset", "regdb", "--root", str(root), "--out", str(a_file / "g.png")]) == 2
-    _one_line(capsys, "--out", "g.png")
+    one_line_error(capsys, "--out", "g.png")

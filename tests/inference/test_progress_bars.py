@@ -2,6 +2,7 @@
 
 import sys
 
+from helpers.inference import write_gallery
 from mcja.cli import main
 from mcja.data.cache import ImageCache
 from mcja.errors import DatasetError
@@ -21,10 +22,10 @@ def test_missing_query_closes_its_bar_first(checkpoint, gallery, tmp_path, capsy
     assert _as_rendered(err) == f"mcja search: error: {missing}: image file not found"
 
 
-def test_unreadable_image_closes_the_cache_and_verify_bars(helpers, tmp_path, capsys):
+def test_unreadable_image_closes_the_cache_and_verify_bars(tmp_path, capsys):
     root = tmp_path / "folder"
     for modality in ("visible", "infrared"):
-        helpers.write_gallery(root / modality, ids=(1, 2), per_id=1)
+        write_gallery(root / modality, ids=(1, 2), per_id=1)
     bad = root / "infrared" / "0002" / "0002_c2_9.png"
     bad.write_bytes(b"\x89PNG not really")
     assert main(["data-info", "--dataset", "folder", "--root", str(root), "--verify"]) == 2

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from helpers.losses import reference_cmr, reference_soft_rank
 from mcja.losses import CMRLoss
 
 
@@ -49,32 +50,32 @@ def _value_and_grad(loss_fn, embeddings, ids, modalities):
 
 @pytest.mark.parametrize(("p", "k", "seed", "infrared_share"), [(8, 16, 0, 0.5), (8, 16, 1, 0.2), (4, 32, 2, 0.5), (4, 32, 3, 0.9)])
 @pytest.mark.parametrize("strength", [0.5, 0.01])  # 0.5: one block per row; 0.01: about three
-def test_equals_the_reference_loop_on_pk_batches(p, k, seed, infrared_share, strength, ref_cmr):
+def test_equals_the_reference_loop_on_pk_batches(p, k, seed, infrared_share, strength):
     embeddings, ids, modalities = _pk_batch(p, k, 32, seed, infrared_share)
     ours, ours_grad = _value_and_grad(CMRLoss(strength), embeddings, ids, modalities)
-    ref, ref_grad = _value_and_grad(lambda *a: ref_cmr(*a, strength=strength), embeddings, ids, modalities)
+    ref, ref_grad = _value_and_grad(lambda *a: reference_cmr(*a, strength=strength), embeddings, ids, modalities)
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=0)
     torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-4, atol=1e-4 * ref_grad.abs().max().item())
 
 
-def test_identity_seen_in_one_modality_only_is_dropped_as_query(ref_cmr):
+def test_identity_seen_in_one_modality_only_is_dropped_as_query():
     embeddings, ids, modalities = _pk_batch(4, 8, 16, 4)
     ids[modalities == 1] = torch.where(ids[modalities == 1] == 3, 2, ids[modalities == 1])  # id 3: visible only
     assert not ((ids == 3) & (modalities == 1)).any() and ((ids == 3) & (modalities == 0)).any()
     ours, ours_grad = _value_and_grad(CMRLoss(), embeddings, ids, modalities)
-    ref, ref_grad = _value_and_grad(ref_cmr, embeddings, ids, modalities)
+    ref, ref_grad = _value_and_grad(reference_cmr, embeddings, ids, modalities)
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=0)
     torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-4, atol=1e-4 * ref_grad.abs().max().item())
 
 
-def test_all_match_gallery_drops_its_queries_and_the_mean_is_over_used_modalities(ref_soft_rank):
+def test_all_match_gallery_drops_its_queries_and_the_mean_is_over_used_modalities():
     # visible: A, A, B; infrared: A, A. Visible queries: A sees only matches, B none -> modality 0 skipped,
     # so CMR is the infrared loss alone (not halved).
     embeddings = torch.randn(5, 8, generator=torch.Generator().manual_seed(5))
     ids, modalities = torch.tensor([0, 0, 1, 0, 0]), torch.tensor([0, 0, 0, 1, 1])
     query, gallery = embeddings[3:], embeddings[:3]
     cos = torch.nn.functional.cosine_similarity(query[:, None], gallery[None], dim=-1)
-    ranks = ref_soft_rank((1 - cos) / 2, 0.5)
+    ranks = reference_soft_rank((1 - cos) / 2, 0.5)
     expected = (ranks - torch.tensor([1.0, 1.0, 3.0])).abs().mean()
     assert CMRLoss()(embeddings, ids, modalities).item() == pytest.approx(expected.item(), rel=1e-6)
 
@@ -92,22 +93,22 @@ def test_nothing_usable_gives_a_zero_that_backpropagates(case):
     assert torch.equal(embeddings.grad, torch.zeros_like(embeddings))
 
 
-def test_half_precision_embeddings_are_computed_in_float32(ref_cmr):
+def test_half_precision_embeddings_are_computed_in_float32():
     embeddings, ids, modalities = _pk_batch(4, 8, 16, 7)
     low = embeddings.bfloat16()
     loss = CMRLoss()(low.requires_grad_(), ids, modalities)
     assert loss.dtype == torch.float32
-    assert loss.item() == pytest.approx(float(ref_cmr(low.detach().float(), ids, modalities)), rel=1e-5)
+    assert loss.item() == pytest.approx(float(reference_cmr(low.detach().float(), ids, modalities)), rel=1e-5)
     loss.backward()
     assert low.grad.dtype == torch.bfloat16
 
 
-def test_zero_embeddings_behave_like_cosine_similarity(ref_cmr):
+def test_zero_embeddings_behave_like_cosine_similarity():
     embeddings, ids, modalities = _pk_batch(4, 4, 8, 8)
     embeddings[0] = 0
     embeddings[5] *= 1e-10  # below the cosine eps: value and gradient follow F.cosine_similarity
     ours, ours_grad = _value_and_grad(CMRLoss(), embeddings, ids, modalities)
-    ref, ref_grad = _value_and_grad(ref_cmr, embeddings, ids, modalities)
+    ref, ref_grad = _value_and_grad(reference_cmr, embeddings, ids, modalities)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=0)
     torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-4, atol=1e-4 * ref_grad.abs().max().item())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.losses import pav_block_ids, reference_soft_rank
 from mcja.losses import SoftRank, soft_rank
 from mcja.losses.softrank import pav_gaps
 
@@ -23,10 +24,10 @@ def _rows(kind: str, generator: torch.Generator) -> torch.Tensor:
     return x
 
 
-def _check_against_reference(x, strength, ref_soft_rank, generator, rtol=1e-9, atol=1e-9):
+def _check_against_reference(x, strength, generator, rtol=1e-9, atol=1e-9):
     ours_in = x.clone().requires_grad_()
     ref_in = x.double().clone().requires_grad_()
-    ours, ref = soft_rank(ours_in, strength), ref_soft_rank(ref_in, strength)
+    ours, ref = soft_rank(ours_in, strength), reference_soft_rank(ref_in, strength)
     torch.testing.assert_close(ours.double(), ref.detach(), rtol=rtol, atol=atol)
     upstream = torch.randn(x.shape, generator=generator, dtype=torch.float64)
     (ours.double() * upstream).sum().backward()
@@ -36,49 +37,49 @@ def _check_against_reference(x, strength, ref_soft_rank, generator, rtol=1e-9, a
 
 @pytest.mark.parametrize("kind", ["random", "ties", "constant", "equal_means", "large"])
 @pytest.mark.parametrize("strength", [0.02, 0.25, 0.5, 3.0])
-def test_matches_sequential_pav_in_float64(kind, strength, ref_soft_rank):
+def test_matches_sequential_pav_in_float64(kind, strength):
     generator = torch.Generator().manual_seed(len(kind) * 1000 + int(strength * 100))
-    _check_against_reference(_rows(kind, generator), strength, ref_soft_rank, generator)
+    _check_against_reference(_rows(kind, generator), strength, generator)
 
 
 @pytest.mark.parametrize("kind", ["random", "ties", "large"])
-def test_matches_sequential_pav_in_float32(kind, ref_soft_rank):
+def test_matches_sequential_pav_in_float32(kind):
     generator = torch.Generator().manual_seed(7)
     x = _rows(kind, generator).float()
     ours = soft_rank(x, 0.1)
     assert ours.dtype == torch.float32
-    _check_against_reference(x, 0.1, ref_soft_rank, generator, rtol=1e-5, atol=1e-5)
+    _check_against_reference(x, 0.1, generator, rtol=1e-5, atol=1e-5)
 
 
-def test_multi_block_rows_actually_occur(ref_block_ids):
+def test_multi_block_rows_actually_occur():
     # guards the tests above against only ever seeing one block per row
     x = _rows("random", torch.Generator().manual_seed(1))[0] / 0.25
     s = x.sort(descending=True).values
-    ids = ref_block_ids((s - torch.arange(9, 0, -1)).tolist())
+    ids = pav_block_ids((s - torch.arange(9, 0, -1)).tolist())
     assert 1 < len(set(ids)) < 9
 
 
 @pytest.mark.parametrize("kind", ["random", "ties", "constant", "equal_means", "large"])
-def test_gap_criterion_gives_the_pav_block_starts(kind, ref_block_ids):
+def test_gap_criterion_gives_the_pav_block_starts(kind):
     generator = torch.Generator().manual_seed(3)
     for strength in (0.05, 0.5, 2.0):
         s = (_rows(kind, generator) / strength).sort(dim=-1, descending=True).values
         y = s - torch.arange(9, 0, -1, dtype=torch.float64)
         starts = pav_gaps(y) > 0
         for row, row_starts in zip(y, starts):
-            ids = ref_block_ids(row.tolist())
+            ids = pav_block_ids(row.tolist())
             expected = [ids[k] != ids[k - 1] for k in range(1, len(ids))]
             assert row_starts.tolist() == expected
 
 
-def test_gap_criterion_on_long_rows_with_different_block_counts(ref_block_ids):
+def test_gap_criterion_on_long_rows_with_different_block_counts():
     x = torch.randn(6, 300, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
     x = x * torch.tensor([1e-3, 100.0, 200.0, 400.0, 1e3, 1e5], dtype=torch.float64)[:, None]
     y = x.sort(dim=-1, descending=True).values - torch.arange(300, 0, -1, dtype=torch.float64)
     starts = pav_gaps(y) > 0
     counts = []
     for row, row_starts in zip(y, starts):
-        ids = ref_block_ids(row.tolist())
+        ids = pav_block_ids(row.tolist())
         assert row_starts.tolist() == [ids[k] != ids[k - 1] for k in range(1, len(ids))]
         counts.append(ids[-1] + 1)
     assert counts[0] == 1 and counts[-1] == 300 and len(set(counts)) == 6, counts
@@ -126,11 +127,11 @@ def test_near_equal_blocks_share_a_gradient_block_like_torchsort():
     torch.testing.assert_close(x.grad, torch.tensor([0.5, -0.5], dtype=torch.float64))
 
 
-def test_low_precision_inputs_compute_in_float32(ref_soft_rank):
+def test_low_precision_inputs_compute_in_float32():
     x = torch.randn(4, 16, generator=torch.Generator().manual_seed(8)).bfloat16().requires_grad_()
     ranks = soft_rank(x, 0.2)
     assert ranks.dtype == torch.float32
-    torch.testing.assert_close(ranks.double(), ref_soft_rank(x.detach().double(), 0.2), rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(ranks.double(), reference_soft_rank(x.detach().double(), 0.2), rtol=1e-6, atol=1e-5)
     ranks.sum().backward()
     assert x.grad.dtype == torch.bfloat16
 

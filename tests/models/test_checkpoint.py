@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.models import BLOCKS, expected_param_count, random_state, reference_features, reference_mcja_shapes, torchvision_resnet_shapes
 from mcja.errors import CheckpointError
 from mcja.models import (
     MCJA,
@@ -28,21 +29,21 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     [(50, 395, 2, (0, 2, 3, 0)), (50, 206, 12, (0, 2, 3, 0)), (18, 9, 5, (1, 2, 3, 0))],
     ids=["sysu", "regdb", "resnet18-clipped"],
 )
-def test_reference_state_dict_loads_with_reference_features(ref, tmp_path, depth, classes, contexts, mda):
-    sd = ref.random_state(ref.reference_mcja_shapes(depth, classes, contexts, mda), seed=depth + contexts)
+def test_reference_state_dict_loads_with_reference_features(tmp_path, depth, classes, contexts, mda):
+    sd = random_state(reference_mcja_shapes(depth, classes, contexts, mda), seed=depth + contexts)
     torch.save(sd, tmp_path / "ref.pth")
     model = load_model(tmp_path / "ref.pth")
-    clipped = [min(n, b) for n, b in zip(mda, ref.BLOCKS[depth])]
+    clipped = [min(n, b) for n, b in zip(mda, BLOCKS[depth])]
     assert not model.training
     assert model.arch == {"num_classes": classes, "depth": depth, "last_stride": 2, "mda_layers": clipped, "mda_contexts": contexts}
-    assert count_parameters(model) == ref.expected_param_count(depth, classes, contexts, mda)
+    assert count_parameters(model) == expected_param_count(depth, classes, contexts, mda)
     with torch.no_grad():
-        ours, theirs = model(X), ref.reference_features(sd, X)
+        ours, theirs = model(X), reference_features(sd, X)
     assert _rel_err(ours, theirs) < 1e-4
 
 
-def test_reference_names_round_trip_without_loss(ref):
-    sd = ref.random_state(ref.reference_mcja_shapes(50, 395, 2), seed=2)
+def test_reference_names_round_trip_without_loss():
+    sd = random_state(reference_mcja_shapes(50, 395, 2), seed=2)
     arch, ours = from_reference_state_dict(sd)
     with torch.device("meta"):
         model_keys = set(MCJA(**arch).state_dict())
@@ -55,20 +56,20 @@ def test_reference_names_round_trip_without_loss(ref):
     assert set(again) == set(ours) and all(again[k] is ours[k] for k in ours)
 
 
-def test_our_model_exports_the_reference_key_set(ref):
+def test_our_model_exports_the_reference_key_set():
     with torch.device("meta"):
         model = MCJA(206, mda_contexts=12)
     exported = to_reference_state_dict(model.state_dict())
     shapes = {k: tuple(v.shape) for k, v in exported.items()}
-    expected = {k: v for k, v in ref.reference_mcja_shapes(50, 206, 12).items() if not k.startswith("backbone.fc.")}
+    expected = {k: v for k, v in reference_mcja_shapes(50, 206, 12).items() if not k.startswith("backbone.fc.")}
     assert shapes == expected
 
 
-def test_wrapped_and_prefixed_reference_files_load(ref, tmp_path):
-    sd = ref.random_state(ref.reference_mcja_shapes(18, 4, 2), seed=9)
+def test_wrapped_and_prefixed_reference_files_load(tmp_path):
+    sd = random_state(reference_mcja_shapes(18, 4, 2), seed=9)
     torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}}, tmp_path / "a.pth")
     torch.save({"model": sd, "epoch": 3}, tmp_path / "b.pth")
-    expected = ref.reference_features(sd, X)
+    expected = reference_features(sd, X)
     for name in ("a.pth", "b.pth"):
         with torch.no_grad():
             assert _rel_err(load_model(tmp_path / name)(X), expected) < 1e-4
@@ -100,13 +101,13 @@ def test_not_a_checkpoint_errors_name_the_file(tmp_path):
         assert str(tmp_path / name) in str(err.value) and needle in str(err.value)
 
 
-def test_other_architecture_lists_missing_and_unexpected_keys(ref, tmp_path):
-    torch.save(ref.random_state(ref.torchvision_resnet_shapes(18)), tmp_path / "resnet18.pth")
+def test_other_architecture_lists_missing_and_unexpected_keys(tmp_path):
+    torch.save(random_state(torchvision_resnet_shapes(18)), tmp_path / "resnet18.pth")
     with pytest.raises(CheckpointError, match="missing keys: backbone.conv1.weight, classifier.weight.*conv1.weight") as err:
         load_model(tmp_path / "resnet18.pth")
     assert str(tmp_path / "resnet18.pth") in str(err.value)
 
-    sd = ref.random_state(ref.reference_mcja_shapes(18, 4, 2))
+    sd = random_state(reference_mcja_shapes(18, 4, 2))
     del sd["bn_neck.running_var"]
     sd["head.extra.weight"] = torch.zeros(3)
     torch.save(sd, tmp_path / "edited.pth")

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from helpers.models import expected_param_count
 from mcja.errors import ConfigError
 from mcja.models import MCJA, MCJAOutput, count_parameters
 
@@ -60,8 +61,8 @@ def test_neck_and_classifier_as_specified():
 
 
 @pytest.mark.parametrize("classes, contexts, expected", [(395, 2, 24_353_866), (206, 12, 24_048_764)])
-def test_parameter_counts_of_reference_settings(ref, classes, contexts, expected):
-    assert ref.expected_param_count(50, classes, contexts) == expected  # the formula agrees with the issue
+def test_parameter_counts_of_reference_settings(classes, contexts, expected):
+    assert expected_param_count(50, classes, contexts) == expected  # the formula agrees with the issue
     with torch.device("meta"):  # structure only: skip allocating and initialising weights
         assert count_parameters(MCJA(classes, mda_contexts=contexts)) == expected
 

@@ -3,25 +3,26 @@
 import pytest
 import torch
 
+from helpers.models import TORCHVISION_PARAMS, random_state, torchvision_resnet_shapes
 from mcja.errors import ConfigError
 from mcja.models import build_resnet, count_parameters
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50])
-def test_keys_shapes_and_counts_match_torchvision(ref, depth):
+def test_keys_shapes_and_counts_match_torchvision(depth):
     net = build_resnet(depth, with_fc=True)
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    assert shapes == ref.torchvision_resnet_shapes(depth)
-    assert count_parameters(net) == ref.TORCHVISION_PARAMS[depth]
+    assert shapes == torchvision_resnet_shapes(depth)
+    assert count_parameters(net) == TORCHVISION_PARAMS[depth]
 
 
-def test_without_fc_has_no_head_keys(ref):
+def test_without_fc_has_no_head_keys():
     keys = set(build_resnet(18, with_fc=False).state_dict())
-    assert keys == {k for k in ref.torchvision_resnet_shapes(18) if not k.startswith("fc.")}
+    assert keys == {k for k in torchvision_resnet_shapes(18) if not k.startswith("fc.")}
 
 
-def test_torchvision_state_dict_loads_strictly(ref):
-    state = ref.random_state(ref.torchvision_resnet_shapes(18), seed=1)
+def test_torchvision_state_dict_loads_strictly():
+    state = random_state(torchvision_resnet_shapes(18), seed=1)
     net = build_resnet(18, with_fc=True)
     net.load_state_dict(state, strict=True)
     loaded = net.state_dict()

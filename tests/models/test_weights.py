@@ -5,6 +5,7 @@ import urllib.error
 import pytest
 import torch
 
+from helpers.models import random_state, torchvision_resnet_shapes
 from mcja.errors import CheckpointError
 from mcja.models import MCJA
 
@@ -33,8 +34,8 @@ def test_no_weights_anywhere_gives_one_clear_error(hub):
     assert "model.pretrained=none" in message
 
 
-def test_hub_cache_file_under_a_torchvision_name_initialises_the_backbone(ref, hub):
-    state = ref.random_state(ref.torchvision_resnet_shapes(18), seed=4)
+def test_hub_cache_file_under_a_torchvision_name_initialises_the_backbone(hub):
+    state = random_state(torchvision_resnet_shapes(18), seed=4)
     hub.mkdir(parents=True)
     torch.save(state, hub / "resnet18-5c106cde.pth")  # the older of the two accepted names
     model = MCJA(10, depth=18, pretrained="imagenet")
@@ -43,8 +44,8 @@ def test_hub_cache_file_under_a_torchvision_name_initialises_the_backbone(ref, h
     assert all(torch.equal(trunk[k], state[k]) for k in trunk)
 
 
-def test_explicit_path_and_wrong_layout(ref, hub, tmp_path):
-    state = ref.random_state(ref.torchvision_resnet_shapes(18), seed=6)
+def test_explicit_path_and_wrong_layout(hub, tmp_path):
+    state = random_state(torchvision_resnet_shapes(18), seed=6)
     torch.save(state, tmp_path / "r18.pth")
     model = MCJA(3, depth=18, pretrained=str(tmp_path / "r18.pth"))
     assert torch.equal(model.backbone.conv1.weight, state["conv1.weight"])

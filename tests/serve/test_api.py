@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.inference import pattern_image
 from mcja.cli import main
 from mcja.index import GalleryIndex, update_index
 
@@ -65,8 +66,8 @@ def test_gallery_id_query_equals_uploading_the_file(client, tmp_path: Path) -> N
     assert [x["id"] for x in by_id["results"]] == [x["id"] for x in by_file["results"]]
 
 
-def test_add_then_search_finds_it_and_update_keeps_it(client, pattern, index_dir: Path, tmp_path: Path) -> None:
-    new = png(pattern(9, 0))
+def test_add_then_search_finds_it_and_update_keeps_it(client, index_dir: Path, tmp_path: Path) -> None:
+    new = png(pattern_image(9, 0))
     r = client.post("/gallery", files=[("images", ("new.png", new, "image/png"))],
                     data={"pid": "9", "camera": "2", "modality": "visible"})
     assert r.status_code == 201, r.text
@@ -86,14 +87,14 @@ def test_add_then_search_finds_it_and_update_keeps_it(client, pattern, index_dir
     assert reopened.store.describe([added["id"]])[added["id"]]["pid"] == 9
 
 
-def test_delete_removes_it(client, pattern) -> None:
-    added = client.post("/gallery", files=[("images", ("x.png", png(pattern(7, 1)), "image/png"))],
+def test_delete_removes_it(client) -> None:
+    added = client.post("/gallery", files=[("images", ("x.png", png(pattern_image(7, 1)), "image/png"))],
                         data={"pid": "7", "modality": "infrared"}).json()["added"][0]
     assert client.get(f"/gallery/{added['id']}/image").status_code == 200
     r = client.delete(f"/gallery/{added['id']}")
     assert r.status_code == 200 and r.json()["file_deleted"] and r.json()["gallery_images"] == 16
     assert not Path(added["path"]).exists()
-    results = client.post("/search", files=[("images", ("x.png", png(pattern(7, 1)), "image/png"))],
+    results = client.post("/search", files=[("images", ("x.png", png(pattern_image(7, 1)), "image/png"))],
                           data={"top_k": "16"}).json()["queries"][0]["results"]
     assert added["id"] not in [x["id"] for x in results] and len(results) == 16
     assert client.delete(f"/gallery/{added['id']}").status_code == 404
@@ -112,8 +113,8 @@ def _bomb() -> bytes:
 
 
 @pytest.mark.parametrize("route", ["/search", "/gallery"])
-def test_bad_uploads_get_4xx_with_a_message(client, pattern, route: str) -> None:
-    good = png(pattern(1, 0))
+def test_bad_uploads_get_4xx_with_a_message(client, route: str) -> None:
+    good = png(pattern_image(1, 0))
     cases = {
         "not an image": ([("images", ("a.png", b"hello, not a png", "image/png"))], 400, "not an image"),
         "too large": ([("images", ("a.png", b"\0" * (11 * 1024 * 1024), "image/png"))], 413, "limit"),
@@ -135,14 +136,14 @@ def test_bad_uploads_get_4xx_with_a_message(client, pattern, route: str) -> None
     assert client.get("/gallery").json()["total"] == 16  # nothing was added by the refused requests
 
 
-def test_path_traversal_gets_404(client, pattern, tmp_path: Path, index_dir: Path) -> None:
+def test_path_traversal_gets_404(client, tmp_path: Path, index_dir: Path) -> None:
     for url in ["/gallery/..%2F..%2Fetc%2Fpasswd/image", "/gallery/-1/image", "/gallery/999999/image",
                 "/gallery/1%2F..%2F..%2Fpyproject.toml/image", "/static/..%2F..%2F..%2Fpyproject.toml",
                 "/static/index.html%00.js", "/gallery/0x1/image"]:
         assert client.get(url).status_code == 404, url
     # a link inside the archive that points outside it is indexed (index update follows it) but never served
     secret = tmp_path / "secret.png"
-    secret.write_bytes(png(pattern(5, 5)))
+    secret.write_bytes(png(pattern_image(5, 5)))
     (tmp_path / "archive" / "visible" / "0001" / "0001_c1_9.png").symlink_to(secret)
     client.app.state.service.close()
     update_index(index_dir, progress=False, device="cpu")
@@ -182,8 +183,8 @@ def test_token_enforced(service) -> None:
         assert c.delete("/gallery/1").status_code == 401
 
 
-def test_cross_origin_changes_refused(client, pattern) -> None:
-    r = client.post("/gallery", files=[("images", ("x.png", png(pattern(7, 1)), "image/png"))],
+def test_cross_origin_changes_refused(client) -> None:
+    r = client.post("/gallery", files=[("images", ("x.png", png(pattern_image(7, 1)), "image/png"))],
                     headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
     assert client.delete("/gallery/1", headers={"Origin": "http://evil.example"}).status_code == 403

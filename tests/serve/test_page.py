@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.serve import run_server
+
 CHROMIUM = os.environ.get("MCJA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -95,12 +97,12 @@ def test_page_upload_rank_requery(browser_page, live_server: str, tmp_path: Path
     assert not errors, errors
 
 
-def test_page_with_token_asks_for_it_then_works(browser_page, server_runner, service, tmp_path: Path) -> None:
+def test_page_with_token_asks_for_it_then_works(browser_page, service, tmp_path: Path) -> None:
     """Behind a token the page asks for it; then searches (header) and thumbnails (cookie) go through."""
     from playwright.sync_api import expect
 
     token = "page-token-0123456789"
-    server = server_runner(service, token)
+    server = run_server(service, token)
     url = next(server)
     try:
         page = browser_page

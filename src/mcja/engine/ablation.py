@@ -63,8 +63,8 @@ def variant_config(config: str | Path, path: Path, overrides: Sequence[str], nam
 
 def run_variant(cfg: Config, run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[str, Any]:
     """A finished variant's results, resuming or starting its run as needed."""
-    from mcja.evaluation.report import read_results
     from mcja.engine.run import resume_config, train
+    from mcja.evaluation.report import read_results
 
     if (run_dir / "results.json").exists():
         return read_results(run_dir)

@@ -10,7 +10,6 @@ from mcja.data.cache import ImageCache
 from mcja.data.loader import iterate_batches
 from mcja.engine.runtime import Runtime
 
-
 # On a CPU, throughput falls once a forward's activations outgrow the caches: measured on this project's 2-core
 # machine, ResNet-50 at 384x192 gives 8.6 images/s in forwards of 4 images and 5.8 in forwards of 16, while
 # ResNet-18 at 128x64 keeps gaining up to 64. Forwards of about this many input pixels sit near the best of both.

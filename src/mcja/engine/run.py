@@ -13,8 +13,8 @@ import torch
 from mcja.config import Config, apply_override, config_changes, config_from_dict
 from mcja.data.cache import ImageCache
 from mcja.data.loader import TrainLoader
-from mcja.data.registry import load_dataset
 from mcja.data.records import VIDataset
+from mcja.data.registry import load_dataset
 from mcja.data.sampler import PKSampler
 from mcja.data.validation import hold_out_ids
 from mcja.engine.checkpoint import load_training_state, selected_checkpoint
@@ -31,7 +31,6 @@ from mcja.models.finetune import init_from_checkpoint
 from mcja.models.reader import Checkpoint
 from mcja.utils.io import atomic_write_text, ensure_writable_dir
 from mcja.visualize.protocol import report_extras
-
 
 # Settings a resumed run cannot change: the weights, the data and the sampler position depend on them.
 FIXED_ON_RESUME = ("model.", "data.dataset", "data.trial", "data.image_size", "data.val_ids", "data.p_size",

@@ -21,8 +21,8 @@ def test_checkpoint(checkpoint: str | Path, dataset: str, root: str | Path, tria
     from mcja.data.registry import load_dataset
     from mcja.engine.eval_data import prepare_eval_data
     from mcja.engine.evaluate import evaluate_model, mser_settings
-    from mcja.evaluation.report import write_results
     from mcja.engine.runtime import setup_runtime
+    from mcja.evaluation.report import write_results
     from mcja.models import load_model
     from mcja.models.reader import read_checkpoint
     from mcja.utils.io import ensure_writable_dir

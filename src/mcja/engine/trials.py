@@ -15,10 +15,10 @@ def train_trials(config: str | Path = "regdb.yaml", trials: Sequence[int] = tupl
     Without `out` the trials go to a fresh folder (output_dir/name, made unique); given `out` again, finished
     trials are kept and an interrupted one is resumed, so the loop can be continued.
     """
-    from mcja.evaluation.report import read_results, write_trials_table
     from mcja.engine.run import resume
     from mcja.engine.run import train as run_train
     from mcja.engine.rundir import unused_folder
+    from mcja.evaluation.report import read_results, write_trials_table
 
     base = load_config(config, list(overrides))
     root = Path(out) if out else unused_folder(Path(base.output_dir) / base.name)

@@ -22,7 +22,6 @@ from mcja.evaluation.protocols import PROTOCOLS, Protocol, ProtocolRun, find_pro
 from mcja.evaluation.regdb import evaluate_regdb, regdb_protocol, regdb_summary
 from mcja.evaluation.report import read_results, results_json, results_table, write_report, write_results
 from mcja.evaluation.side import Side
-from mcja.evaluation.verification import equal_error_rate, roc_curve, tpr_at_fpr, verification
 from mcja.evaluation.sysu import (
     GALLERY_CAMS,
     SYSU_SETTINGS,
@@ -34,6 +33,7 @@ from mcja.evaluation.sysu import (
     sysu_trial_masks,
     sysu_whole_gallery,
 )
+from mcja.evaluation.verification import equal_error_rate, roc_curve, tpr_at_fpr, verification
 
 __all__ = [
     "GALLERY_CAMS",

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 from mcja.errors import DatasetError
 from mcja.evaluation._arrays import as_views, labels, to_numpy
 from mcja.evaluation.evaluate import mean_over_trials, pair_protocol, warn_view0
+from mcja.evaluation.metrics import QueryStats, group_stats, pairwise_dot, query_groups, rank_metrics, summarize
 from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, resolve_mser
 from mcja.evaluation.side import Side
-from mcja.evaluation.metrics import QueryStats, group_stats, pairwise_dot, query_groups, rank_metrics, summarize
 
 GALLERY_CAMS: dict[str, tuple[int, ...]] = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 SYSU_SETTINGS: tuple[tuple[str, int], ...] = (("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10))

@@ -2,8 +2,8 @@
 
 A pair is accepted when its score >= a threshold. The ROC has one point per distinct score (plus the
 point (0, 0) above the highest score). TPR at a target FPR is the highest TPR whose FPR does not exceed
-the target (at the highest threshold that reaches it); the equal error rate (FPR = 1 - TPR) is interpolated linearly between the two ROC points
-where FNR - FPR changes sign. Vectorised: one sort of the pair scores, no loop over thresholds.
+the target (at the highest threshold that reaches it); the equal error rate (FPR = 1 - TPR) is interpolated
+linearly between the two ROC points where FNR - FPR changes sign. Vectorised: one sort of the pair scores, no loop over thresholds.
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mcja.errors import DatasetError
-from mcja.index.faiss_backend import Structure, build_structure, faiss_or_none, load_structure, resolve_kind, \
-    save_structure
+from mcja.index.faiss_backend import Structure, build_structure, faiss_or_none, load_structure, resolve_kind, save_structure
 from mcja.index.features import FeatureFile
 from mcja.index.store import ImageRow, Store
 from mcja.inference.extractor import FeatureExtractor

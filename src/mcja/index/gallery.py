@@ -19,8 +19,7 @@ from mcja import __version__
 from mcja.data.folder import MODALITY_NAMES
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.errors import ConfigError, DatasetError
-from mcja.index.build import STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, \
-    stat_rows
+from mcja.index.build import STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
 from mcja.index.faiss_backend import Structure, load_structure, search_structure
 from mcja.index.features import FeatureFile, check_dtype
 from mcja.index.store import Store

@@ -19,8 +19,8 @@ import numpy as np
 
 from mcja.data.folder import MODALITY_NAMES, camera_from_name
 from mcja.data.layout import list_images, read_text_file
-from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.data.records import INFRARED, VISIBLE, Sample, columns
+from mcja.data.registry import DATASET_NAMES, load_dataset
 from mcja.errors import ConfigError, DatasetError
 
 SPLITS = ("query", "gallery", "train")

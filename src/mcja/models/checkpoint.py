@@ -10,8 +10,8 @@ from torch import Tensor
 
 from mcja.errors import CheckpointError, ConfigError
 from mcja.models.mcja import MCJA
-from mcja.models.resnet import RESNET_LAYOUTS, STAGES
 from mcja.models.reader import FORMAT, Checkpoint, read_checkpoint
+from mcja.models.resnet import RESNET_LAYOUTS, STAGES
 from mcja.models.weights import load_state_strict, preview_keys
 
 VERSION = 1

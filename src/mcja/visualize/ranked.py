@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from mcja.evaluation.metrics import query_stats
-from mcja.visualize.pictures import ranked_list_image, top_k
 from mcja.utils.io import atomic_path
+from mcja.visualize.pictures import ranked_list_image, top_k
 
 HEADER = 16  # pixels of text above each row
 

@@ -6,11 +6,11 @@ so an interrupted run never leaves half a dataset; asking again for the same dat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
-import dataclasses
 from pathlib import Path
 from typing import Callable
 

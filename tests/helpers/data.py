@@ -1,40 +1,25 @@
-"""Shared data fixtures: tiny synthetic datasets in each layout, and hand-made layouts with known counts.
+"""Dataset helpers: the synthetic sets' standard sizes, hand-made layouts with known counts, and counts of any
+dataset on disk.
 
-The `*_tiny` layouts are written here with plain PIL and text writes, not by the project's
-generator, so tests of the readers and of `mcja data-info` check against counts fixed by hand below.
+The `*_tiny` layouts are written here with plain PIL and text writes, not by the project's generator, so tests of
+the readers and of `mcja data-info` check against counts fixed by hand below. The fixtures that write them once per
+session (`synthetic_root`, `tiny_roots`, `tiny_copy`) live in tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
-from mcja.data.synthetic import make_synthetic
-
-# ---- synthetic datasets (the project's generator), small enough to write in about a second each ----
+# Synthetic datasets (the project's generator) small enough to write in about a second each: the options
+# tests/conftest.py's `synthetic_root(layout)` uses unless a test asks for others.
 SYNTHETIC = {
     "sysu": {"ids": 9, "images_per_camera": 3},
     "regdb": {"ids": 6, "images_per_camera": 4},
     "llcm": {"ids": 6, "images_per_camera": 2},
 }
 SYNTHETIC_SIZE = (64, 32)
-
-
-@pytest.fixture(scope="session")
-def synthetic_root(tmp_path_factory: pytest.TempPathFactory):
-    """layout -> path of a tiny synthetic dataset in that layout (seed 0, 64x32), written once per session."""
-    base = tmp_path_factory.mktemp("synthetic")
-    made: dict[str, Path] = {}
-
-    def get(layout: str) -> Path:
-        if layout not in made:
-            made[layout] = make_synthetic(layout, base / layout, seed=0, size=SYNTHETIC_SIZE, **SYNTHETIC[layout])
-        return made[layout]
-
-    return get
 
 
 # ---- hand-made layouts: tiny solid-colour images, counts fixed by construction ----
@@ -121,39 +106,12 @@ def write_llcm_tiny(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """layout -> a hand-made tiny dataset (read-only: copy it with `tiny_copy` before changing it)."""
-    base = tmp_path_factory.mktemp("tiny")
-    return {
-        "sysu": write_sysu_tiny(base / "SYSU-MM01"),
-        "regdb": write_regdb_tiny(base / "RegDB"),
-        "llcm": write_llcm_tiny(base / "LLCM"),
-    }
-
-
 # The six data-info counts of the hand-made layouts (RegDB: trial 3), worked out from the tables above.
 TINY_COUNTS = {
     "sysu": {"train_ids": 3, "train_visible": 5, "train_infrared": 4, "test_ids": 2, "test_visible": 4, "test_infrared": 4},
     "regdb": {"train_ids": 2, "train_visible": 4, "train_infrared": 4, "test_ids": 4, "test_visible": 8, "test_infrared": 8},
     "llcm": {"train_ids": 3, "train_visible": 5, "train_infrared": 4, "test_ids": 2, "test_visible": 4, "test_infrared": 3},
 }
-
-
-@pytest.fixture(scope="session")
-def tiny_counts() -> dict[str, dict[str, int]]:
-    """layout -> the six data-info counts of its hand-made dataset (RegDB: trial 3)."""
-    return TINY_COUNTS
-
-
-@pytest.fixture
-def tiny_copy(tiny_roots: dict[str, Path], tmp_path: Path):
-    """layout -> a fresh copy of that hand-made dataset that a test may break."""
-
-    def copy(layout: str) -> Path:
-        return Path(shutil.copytree(tiny_roots[layout], tmp_path / layout))
-
-    return copy
 
 
 # ---- expected counts of any dataset on disk, by globbing and splitting text (independent of the readers) ----
@@ -201,13 +159,8 @@ def _llcm_counts(root: Path) -> dict[str, int]:
             "test_ids": len({p.parent.name for p in vis + nir}), "test_visible": len(vis), "test_infrared": len(nir)}
 
 
-@pytest.fixture(scope="session")
-def counts_on_disk():
-    """(layout, root, trial=1) -> the six data-info counts, found by globbing files and splitting index lines."""
-
-    def counts(layout: str, root: Path, trial: int = 1) -> dict[str, int]:
-        if layout == "sysu":
-            return _sysu_counts(root)
-        return _regdb_counts(root, trial) if layout == "regdb" else _llcm_counts(root)
-
-    return counts
+def counts_on_disk(layout: str, root: Path, trial: int = 1) -> dict[str, int]:
+    """The six data-info counts of a dataset, found by globbing files and splitting index lines (not the readers)."""
+    if layout == "sysu":
+        return _sysu_counts(root)
+    return _regdb_counts(root, trial) if layout == "regdb" else _llcm_counts(root)

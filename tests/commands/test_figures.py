@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.training import TINY_TRAIN
 from mcja.cli import main
 
-TINY = ["data.image_size=[64,32]", "data.p_size=4", "data.k_size=4", "augment.padding=2", "train.device=cpu",
-        "optim.epochs=1", "train.steps_per_epoch=2", "eval.start=1", "eval.every=0", "eval.trials=2", "eval.mser=false"]
+TINY = [*TINY_TRAIN, "eval.mser=false"]
 
 
 @pytest.fixture(scope="module")

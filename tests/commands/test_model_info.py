@@ -2,15 +2,16 @@
 
 import torch
 
+from helpers.models import expected_param_count
 from mcja.cli import main
 from mcja.models import MCJA, checkpoint_payload
 
 
-def test_model_info_builds_a_model(ref, capsys):
+def test_model_info_builds_a_model(capsys):
     assert main(["model-info", "--depth", "18", "--classes", "7", "--contexts", "3", "--size", "64x32"]) == 0
     out = capsys.readouterr().out
     assert "ResNet-18" in out and "layer2 blocks [0, 1]; layer3 blocks [0, 1] (3 contexts)" in out
-    assert f"{ref.expected_param_count(18, 7, 3):,}" in out
+    assert f"{expected_param_count(18, 7, 3):,}" in out
     assert "[1, 3, 64, 32] -> [1, 512]" in out and "forward time" in out
 
 

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.inference import write_gallery
 from mcja.cli import main
-from mcja.data.synthetic import make_synthetic
 from mcja.evaluation import evaluate_pair
 from mcja.inference import FeatureExtractor
-from mcja.inference.sources import pid_from_path
 
 
 def test_extract_a_folder_keeps_ids_from_folder_names(checkpoint, gallery, tmp_path, capsys):
@@ -29,8 +28,8 @@ def test_extract_a_folder_keeps_ids_from_folder_names(checkpoint, gallery, tmp_p
     assert [p.split("/")[-1] for p in paths] == [f"{pid:04d}_c1_{n}.png" for pid in (1, 2, 3) for n in (0, 1)]
 
 
-def test_dataset_splits_feed_evaluate_pair(checkpoint, tmp_path):
-    root = make_synthetic("sysu", tmp_path / "sysu", ids=4, size=(64, 32), images_per_camera=1)
+def test_dataset_splits_feed_evaluate_pair(checkpoint, synthetic_root, tmp_path):
+    root = synthetic_root("sysu", ids=6, images_per_camera=1)
     common = ["extract", "--checkpoint", str(checkpoint), "--dataset", "sysu", "--root", str(root), "--quiet"]
     assert main([*common, "--split", "query", "--out", str(tmp_path / "q.npz")]) == 0
     assert main([*common, "--split", "gallery", "--views", "mser", "--out", str(tmp_path / "g.npz")]) == 0
@@ -44,7 +43,7 @@ def test_dataset_splits_feed_evaluate_pair(checkpoint, tmp_path):
     assert 0 <= plain["mAP"] <= 100 and 0 <= reranked["mAP"] <= 100
 
 
-def test_list_files_plain_and_csv(helpers, checkpoint, gallery, tmp_path):
+def test_list_files_plain_and_csv(checkpoint, gallery, tmp_path):
     images = sorted(gallery.rglob("*.png"))
     plain = tmp_path / "images.txt"
     plain.write_text("\n".join(os.path.relpath(p, tmp_path) for p in images) + "\n")  # relative to the list's folder
@@ -62,9 +61,9 @@ def test_list_files_plain_and_csv(helpers, checkpoint, gallery, tmp_path):
         assert data["modalities"].tolist() == [1, 1, 1]
 
 
-def test_bad_images_fail_or_are_skipped(helpers, checkpoint, tmp_path, capsys):
+def test_bad_images_fail_or_are_skipped(checkpoint, tmp_path, capsys):
     folder = tmp_path / "imgs"
-    helpers.write_gallery(folder, ids=(4,), per_id=2)
+    write_gallery(folder, ids=(4,), per_id=2)
     (folder / "0004" / "0004_c2_9.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
     args = ["extract", "--checkpoint", str(checkpoint), "--images", str(folder), "--out", str(tmp_path / "f.npz"), "--quiet"]
     assert main(args) == 2
@@ -99,14 +98,6 @@ def test_checkpoint_that_is_not_a_model(gallery, tmp_path, capsys):
         assert main(["extract", "--checkpoint", str(path), "--images", str(gallery), "--out", str(tmp_path / "x.npz")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and str(path) in err
-
-
-def test_person_ids_from_paths():
-    assert pid_from_path("/g/0012/img.jpg") == 12
-    assert pid_from_path("/g/x/0012_c3_s1_000151.jpg") == 12
-    assert pid_from_path("/g/x/0012.jpg") is None  # a bare number names a frame as often as a person
-    assert pid_from_path("/g/0012/a.jpg", root="/g/0012") is None  # the gallery folder itself is no id
-    assert pid_from_path("/g/photos/a.jpg") is None
 
 
 def test_option_mistakes_are_one_clear_line(checkpoint, gallery, tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -60,18 +59,3 @@ def reference_cmr(embeddings: torch.Tensor, ids: torch.Tensor, modalities: torch
         total = total + F.l1_loss(predicted, target)
         count += 1
     return total / count if count else 0
-
-
-@pytest.fixture
-def ref_soft_rank():
-    return reference_soft_rank
-
-
-@pytest.fixture
-def ref_block_ids():
-    return pav_block_ids
-
-
-@pytest.fixture
-def ref_cmr():
-    return reference_cmr

@@ -1,6 +1,7 @@
 """Straightforward per-query reference implementations of the metrics and of MSER, for tests and benchmarks.
 
-They follow the spec / reference-code semantics one query (one item) at a time, with no vectorization tricks; plus small synthetic datasets.
+They follow the spec / reference-code semantics one query (one item) at a time, with no vectorization tricks; plus small
+synthetic SYSU-MM01 feature sets. benchmarks/bench_eval.py and bench_mser.py import this module too (tests/ on sys.path).
 """
 
 from __future__ import annotations

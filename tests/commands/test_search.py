@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from helpers.inference import pattern_image, write_gallery
 from mcja.cli import main
 
 
@@ -35,9 +36,9 @@ def test_query_in_gallery_ranks_itself_first(checkpoint, gallery, tmp_path, caps
     assert report["gallery_images"] == 6 and report["score"] == "cosine similarity"
 
 
-def test_gallery_cache_is_reused_until_a_file_changes(helpers, checkpoint, tmp_path, capsys):
+def test_gallery_cache_is_reused_until_a_file_changes(checkpoint, tmp_path, capsys):
     gallery = tmp_path / "gallery"
-    paths = helpers.write_gallery(gallery)
+    paths = write_gallery(gallery)
     out = tmp_path / "out"
     query = paths[0]
     assert _search(checkpoint, [query], gallery, out) == 0
@@ -47,7 +48,7 @@ def test_gallery_cache_is_reused_until_a_file_changes(helpers, checkpoint, tmp_p
     assert "gallery features: reused cache (6 images)" in capsys.readouterr().out
     assert json.loads((out / "results.json").read_text())["queries"] == first["queries"]
     # a changed gallery image: new pixels and a new modification time
-    Image.fromarray(helpers.pattern_image(9, 9)).save(paths[3])
+    Image.fromarray(pattern_image(9, 9)).save(paths[3])
     os.utime(paths[3], ns=(1, 1))
     assert _search(checkpoint, [query], gallery, out) == 0
     assert "gallery features: computed 1" in capsys.readouterr().out  # only the changed image
@@ -78,11 +79,11 @@ def test_rerank_ranks_the_query_identity_first(checkpoint, gallery, tmp_path, ca
     assert len(list((tmp_path / "out").glob("query_*.png"))) == 2
 
 
-def test_a_query_folder_and_unknown_ids(helpers, checkpoint, tmp_path, capsys):
+def test_a_query_folder_and_unknown_ids(checkpoint, tmp_path, capsys):
     gallery = tmp_path / "photos"
     gallery.mkdir()
     for i in range(3):  # flat folder, names without ids: no colours, no correctness
-        Image.fromarray(helpers.pattern_image(i + 1, 0)).save(gallery / f"photo{i}.png")
+        Image.fromarray(pattern_image(i + 1, 0)).save(gallery / f"photo{i}.png")
     assert _search(checkpoint, [gallery], gallery, gallery / "results") == 0  # output inside the gallery
     report = json.loads((gallery / "results" / "results.json").read_text())
     assert len(report["queries"]) == 3 and report["gallery_images"] == 3  # the PNGs written were not searched
@@ -91,7 +92,7 @@ def test_a_query_folder_and_unknown_ids(helpers, checkpoint, tmp_path, capsys):
     assert "reused cache (3 images)" in capsys.readouterr().out
 
 
-def test_search_errors_are_one_clear_line(helpers, checkpoint, gallery, tmp_path, capsys):
+def test_search_errors_are_one_clear_line(checkpoint, gallery, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     query = gallery / "0001" / "0001_c1_0.png"
@@ -106,9 +107,9 @@ def test_search_errors_are_one_clear_line(helpers, checkpoint, gallery, tmp_path
         assert err.count("\n") == 1 and message in err, err
 
 
-def test_unreadable_gallery_image_fails_or_is_skipped(helpers, checkpoint, tmp_path, capsys):
+def test_unreadable_gallery_image_fails_or_is_skipped(checkpoint, tmp_path, capsys):
     gallery = tmp_path / "gallery"
-    paths = helpers.write_gallery(gallery, ids=(1, 2), per_id=1)
+    paths = write_gallery(gallery, ids=(1, 2), per_id=1)
     (gallery / "0002" / "0002_c1_broken.png").write_bytes(b"\x89PNG broken")
     assert _search(checkpoint, [paths[0]], gallery, tmp_path / "out") == 2
     assert "0002_c1_broken.png: cannot read image" in capsys.readouterr().err

@@ -9,20 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mcja.cli import main
+from helpers.cli import run_cli
+from helpers.data import TINY_COUNTS, counts_on_disk
 
 COUNT_KEYS = ("train_ids", "train_visible", "train_infrared", "test_ids", "test_visible", "test_infrared")
 
 
-def data_info(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `mcja data-info ARGS` in this process: (exit code, stdout, stderr)."""
-    code = main(["data-info", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def json_counts(capsys, layout: str, root: Path, *extra: str) -> dict[str, int]:
-    code, out, _ = data_info(capsys, "--dataset", layout, "--root", str(root), "--json", *extra)
+    code, out, _ = run_cli(capsys, "data-info", "--dataset", layout, "--root", str(root), "--json", *extra)
     assert code == 0
     info = json.loads(out)
     assert all(type(info[k]) is int for k in COUNT_KEYS)
@@ -30,9 +24,9 @@ def json_counts(capsys, layout: str, root: Path, *extra: str) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("layout", ["sysu", "regdb", "llcm"])
-def test_acceptance_layouts_written_by_other_code(layout, tiny_roots, tiny_counts, capsys):
+def test_acceptance_layouts_written_by_other_code(layout, tiny_roots, capsys):
     extra = ("--trial", "3") if layout == "regdb" else ()
-    assert json_counts(capsys, layout, tiny_roots[layout], *extra) == tiny_counts[layout]
+    assert json_counts(capsys, layout, tiny_roots[layout], *extra) == TINY_COUNTS[layout]
 
 
 def test_acceptance_missing_root_is_one_line_without_traceback(tmp_path):
@@ -45,7 +39,7 @@ def test_acceptance_missing_root_is_one_line_without_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["sysu", "regdb", "llcm"])
-def test_json_counts_of_synthetic_layouts(layout, synthetic_root, counts_on_disk, capsys):
+def test_json_counts_of_synthetic_layouts(layout, synthetic_root, capsys):
     root = synthetic_root(layout)
     assert json_counts(capsys, layout, root, "--trial", "4") == counts_on_disk(layout, root, trial=4)
 
@@ -60,21 +54,21 @@ def test_sysu_gallery_sizes_per_trial(synthetic_root, capsys):
         f"{mode}/{shots}-shot": sum(min(shots, len(list(f.iterdir()))) for cam in cams for f in folders[cam])
         for mode, cams in (("all", (1, 2, 4, 5)), ("indoor", (1, 2))) for shots in (1, 10)
     }
-    code, out, _ = data_info(capsys, "--dataset", "sysu", "--root", str(root), "--json")
+    code, out, _ = run_cli(capsys, "data-info", "--dataset", "sysu", "--root", str(root), "--json")
     assert code == 0
     assert json.loads(out)["gallery_sizes"] == {k: [v] * 10 for k, v in expected.items()}
-    code, out, _ = data_info(capsys, "--dataset", "sysu", "--root", str(root))
+    code, out, _ = run_cli(capsys, "data-info", "--dataset", "sysu", "--root", str(root))
     table = out[out.index("gallery images per trial"):].splitlines()
     assert len(table) == 12 and table[2].split() == ["1"] + [str(expected[k]) for k in expected]
 
 
 def test_tables_and_missing_rand_perm_note(tiny_roots, capsys):
-    code, out, _ = data_info(capsys, "--dataset", "sysu", "--root", str(tiny_roots["sysu"]))
+    code, out, _ = run_cli(capsys, "data-info", "--dataset", "sysu", "--root", str(tiny_roots["sysu"]))
     assert code == 0
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("train ", "test "))}
     assert rows == {"train": ["3", "5", "4"], "test": ["2", "4", "4"]}
     assert f"{tiny_roots['sysu'] / 'exp' / 'rand_perm_cam.mat'} not found" in out
-    code, out, _ = data_info(capsys, "--dataset", "llcm", "--root", str(tiny_roots["llcm"]), "--json")
+    code, out, _ = run_cli(capsys, "data-info", "--dataset", "llcm", "--root", str(tiny_roots["llcm"]), "--json")
     assert json.loads(out)["cameras"]["test_infrared"] == {"2": 1, "4": 2}
 
 
@@ -82,8 +76,8 @@ def test_verify_names_the_corrupt_image(tiny_copy, capsys):
     root = tiny_copy("regdb")
     bad = root / "Thermal/5/male_front_t_00501_5.bmp"
     bad.write_bytes(b"not an image")
-    assert data_info(capsys, "--dataset", "regdb", "--root", str(root), "--trial", "3", "--json")[0] == 0
-    code, out, err = data_info(capsys, "--dataset", "regdb", "--root", str(root), "--trial", "3", "--verify")
+    assert run_cli(capsys, "data-info", "--dataset", "regdb", "--root", str(root), "--trial", "3", "--json")[0] == 0
+    code, out, err = run_cli(capsys, "data-info", "--dataset", "regdb", "--root", str(root), "--trial", "3", "--verify")
     assert code == 2 and out == ""
     last = err.strip().splitlines()[-1]  # progress bar lines come first
     assert last.startswith("mcja data-info: error: ") and str(bad) in last and "cannot read image" in last
@@ -91,7 +85,7 @@ def test_verify_names_the_corrupt_image(tiny_copy, capsys):
 
 def test_missing_index_file_is_a_one_line_error(tiny_copy, capsys):
     root = tiny_copy("regdb")
-    code, out, err = data_info(capsys, "--dataset", "regdb", "--root", str(root), "--trial", "11")
+    code, out, err = run_cli(capsys, "data-info", "--dataset", "regdb", "--root", str(root), "--trial", "11")
     assert code == 2 and out == ""
     assert err.strip() == f"mcja data-info: error: {root / 'idx/train_visible_11.txt'}: index file " \
                           "('<relative image path> <label>' per line) not found"
@@ -100,16 +94,16 @@ def test_missing_index_file_is_a_one_line_error(tiny_copy, capsys):
 @pytest.mark.parametrize("layout, rel, listed", [("sysu", "exp/test_id.txt", "4,5"), ("llcm", "idx/test_id.txt", "11,12")])
 def test_test_ids_without_images_are_warned_about(tiny_copy, capsys, layout, rel, listed):
     root = tiny_copy(layout)
-    code, _, err = data_info(capsys, "--dataset", layout, "--root", str(root))
+    code, _, err = run_cli(capsys, "data-info", "--dataset", layout, "--root", str(root))
     assert code == 0 and "warning" not in err
     (root / rel).write_text(listed + ",777,31")  # two ids that no image shows
-    code, out, err = data_info(capsys, "--dataset", layout, "--root", str(root), "--json")
+    code, out, err = run_cli(capsys, "data-info", "--dataset", layout, "--root", str(root), "--json")
     assert code == 0 and json.loads(out)["test_ids_without_images"] == [31, 777]
     assert err.splitlines() == [f"mcja data-info: warning: test id {pid} is listed in {root / rel} but has no images "
                                 "at all" for pid in (31, 777)]
     many = ",".join(str(900 + i) for i in range(12))
     (root / rel).write_text(f"{listed},{many}")
-    code, out, err = data_info(capsys, "--dataset", layout, "--root", str(root))
+    code, out, err = run_cli(capsys, "data-info", "--dataset", layout, "--root", str(root))
     assert code == 0 and "images per camera" in out
     assert err.splitlines() == [f"mcja data-info: warning: 12 test ids listed in {root / rel} have no images at all: "
                                 + ", ".join(str(900 + i) for i in range(10)) + ", ..."]

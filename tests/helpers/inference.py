@@ -1,12 +1,11 @@
-"""Shared fixtures for the inference tests: a tiny random ResNet-18 MCJA and small image folders written here."""
+"""A tiny random ResNet-18 MCJA, its checkpoint, pattern images and small image folders: for the inference, index,
+serve and command tests (their fixtures live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -51,25 +50,10 @@ def write_gallery(root: Path, ids: tuple[int, ...] = (1, 2, 3), per_id: int = 2,
     return paths
 
 
-@pytest.fixture(scope="session")
-def model() -> MCJA:
-    return tiny_model()
-
-
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, model: MCJA) -> Path:
+def save_checkpoint(model: MCJA, path: Path) -> Path:
     """Our checkpoint format with a config saying the model runs at 64x32."""
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save(checkpoint_payload(model, config={"data": {"image_size": list(SIZE)}}), path)
     return path
-
-
-@pytest.fixture(scope="session")
-def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three identities, two images each, in `<pid>/` folders (shared read-only by the tests)."""
-    root = tmp_path_factory.mktemp("gallery")
-    write_gallery(root)
-    return root
 
 
 def reference_features(model: MCJA, images_u8: np.ndarray) -> torch.Tensor:
@@ -77,10 +61,3 @@ def reference_features(model: MCJA, images_u8: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
     with torch.no_grad():
         return model((x - MEAN) / STD)
-
-
-@pytest.fixture(scope="session")
-def helpers() -> SimpleNamespace:
-    """The helpers above, for the test modules (conftest is not importable by name under importlib mode)."""
-    return SimpleNamespace(SIZE=SIZE, MEAN=MEAN, STD=STD, tiny_model=tiny_model, pattern_image=pattern_image, write_gallery=write_gallery,
-                           reference_features=reference_features)
