@@ -18,9 +18,9 @@ import yaml
 
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
+from mcja.input_size import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-DEFAULT_IMAGE_SIZE = (384, 192)  # (height, width): the paper's input size, used wherever a checkpoint does not say
 
 
 @dataclass
@@ -135,7 +135,6 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "eval.select_on": ("test", "val"),
 }
 
-IMAGE_SIDE = (32, 4096)  # the backbone downsamples 32 times; above 4096 a side is a typo that would fill the disk
 _FINITE = math.isfinite
 # Numeric settings with a valid range: (key, test, what is expected), checked when a config is loaded.
 RANGES: tuple[tuple[str, Any, str], ...] = (

@@ -9,8 +9,8 @@ from PIL import Image
 from helpers.inference import pattern_image, reference_features
 from mcja import errors
 from mcja.inference import FeatureExtractor
-from mcja.inference.extractor import resolve_image_size
 from mcja.models import to_reference_state_dict
+from mcja.models.reader import resolve_image_size
 
 
 def _images(n=3):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from mcja.commands.common import DEFAULT_SIZE_TEXT, add_verb, parse_size
-from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data.registry import DATASET_NAMES
+from mcja.input_size import DEFAULT_IMAGE_SIZE
 
 EXAMPLES = """
   mcja show-augmentations --dataset sysu --root /data/SYSU-MM01 --out augmentations.png

@@ -6,7 +6,7 @@ import argparse
 import re
 from typing import Callable, NoReturn
 
-from mcja.config import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
+from mcja.input_size import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
 
 DEFAULT_SIZE_TEXT = "{}x{}".format(*DEFAULT_IMAGE_SIZE)  # as --size takes it
 

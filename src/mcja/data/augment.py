@@ -14,8 +14,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data.records import VISIBLE
+from mcja.input_size import DEFAULT_IMAGE_SIZE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

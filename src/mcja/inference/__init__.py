@@ -2,9 +2,10 @@
 
 from mcja.inference.export import export_onnx
 from mcja.inference.extract import extract_file, write_features
-from mcja.inference.extractor import Extraction, FeatureExtractor, resolve_image_size
+from mcja.inference.extractor import Extraction, FeatureExtractor
 from mcja.inference.search import search_gallery
 from mcja.inference.sources import ImageSet, image_source
+from mcja.models.reader import resolve_image_size
 
 __all__ = [
     "Extraction",

@@ -25,9 +25,8 @@ import torch
 
 from mcja.data.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
 from mcja.errors import ConfigError, MCJAError
-from mcja.inference.extractor import resolve_image_size
 from mcja.models import load_model
-from mcja.models.reader import read_checkpoint
+from mcja.models.reader import read_checkpoint, resolve_image_size
 from mcja.utils.io import atomic_path, ensure_writable_file
 
 DEFAULT_OPSET = 17

@@ -18,16 +18,14 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from mcja.config import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
 from mcja.data.images import load_rgb, resize_rgb
 from mcja.engine.features import embed_batch
 from mcja.engine.runtime import Runtime, inference_runtime, resolve_device
 from mcja.errors import ConfigError, DatasetError, NonFiniteError
 from mcja.evaluation._arrays import nonfinite_rows
 from mcja.models import load_model
-from mcja.models.reader import Checkpoint, read_checkpoint
+from mcja.models.reader import read_checkpoint, resolve_image_size
 
-DEFAULT_SIZE = DEFAULT_IMAGE_SIZE  # reference state dicts carry no config to say otherwise
 MSER_VIEWS = 4
 # Tolerance on the 0..1 range of float inputs: resampling can overshoot by a hair.
 _RANGE_SLACK = 1e-3
@@ -40,20 +38,6 @@ class Extraction:
     features: torch.Tensor
     kept: list[int]
     skipped: list[str] = field(default_factory=list)  # one line per unreadable image, naming it
-
-
-def resolve_image_size(checkpoint: str | os.PathLike | Checkpoint | None,
-                       override: Sequence[int] | None = None) -> tuple[int, int]:
-    """Input (H, W): `override`, else the checkpoint's `data.image_size`, else DEFAULT_SIZE (reference state dicts)."""
-    size = override
-    if size is None and checkpoint is not None:
-        size = read_checkpoint(checkpoint).image_size
-    if size is None:
-        return DEFAULT_SIZE
-    lo, hi = IMAGE_SIDE
-    if len(size) != 2 or not all(lo <= int(v) <= hi for v in size):
-        raise ConfigError(f"image size: expected (height, width), each {lo}..{hi}, got {list(size)}")
-    return int(size[0]), int(size[1])
 
 
 def parse_views(views: int | str) -> int:

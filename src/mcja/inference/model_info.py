@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 import torch
 
-from mcja.inference.extractor import DEFAULT_SIZE, resolve_image_size
+from mcja.input_size import DEFAULT_IMAGE_SIZE
 from mcja.models import MCJA, count_parameters, load_model
-from mcja.models.reader import read_checkpoint
+from mcja.models.reader import read_checkpoint, resolve_image_size
 
 
 def time_forward(model: Any, x: Any, runs: int) -> tuple[Any, list[float]]:
@@ -37,7 +37,7 @@ def model_info(checkpoint: str | os.PathLike | None = None, depth: int = 50, cla
         size = resolve_image_size(ckpt, image_size)  # the size the model was trained and tested at
     else:
         model = MCJA(classes, depth=depth, mda_contexts=contexts).eval()
-        origin, size = "random weights (no checkpoint)", image_size or DEFAULT_SIZE
+        origin, size = "random weights (no checkpoint)", image_size or DEFAULT_IMAGE_SIZE
     x = torch.randn(1, 3, *size)
     out, times = time_forward(model, x, runs)
     return {

@@ -12,12 +12,13 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mcja.errors import CheckpointError
+from mcja.input_size import DEFAULT_IMAGE_SIZE, checked_size
 
 FORMAT = "mcja-checkpoint"  # the `format` entry of the files `mcja` writes
 _UNSUPPORTED_GLOBAL = re.compile(r"unsupported global:? (?:GLOBAL )?([\w.]+)", re.IGNORECASE)
@@ -53,6 +54,16 @@ def read_checkpoint(path: str | os.PathLike | Checkpoint, map_location: Any = "c
     if isinstance(path, Checkpoint):
         return path
     return Checkpoint(Path(path), read_torch_file(path, map_location))
+
+
+def resolve_image_size(checkpoint: str | os.PathLike | Checkpoint | None,
+                       override: Sequence[int] | None = None) -> tuple[int, int]:
+    """Input (H, W): `override`, else the checkpoint's `data.image_size`, else DEFAULT_IMAGE_SIZE (reference state
+    dicts carry no config to say otherwise)."""
+    size = override
+    if size is None and checkpoint is not None:
+        size = read_checkpoint(checkpoint).image_size
+    return DEFAULT_IMAGE_SIZE if size is None else checked_size(size)
 
 
 def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

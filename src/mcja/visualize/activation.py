@@ -127,8 +127,8 @@ def explain_images(model: nn.Module, paths: Sequence[str | os.PathLike], size: S
 def explain_checkpoint(checkpoint: str | os.PathLike, paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
                        size: Sequence[int] | None = None) -> Path:
     """Activation maps of image files under a checkpoint's model, at its own input size unless `size`."""
-    from mcja.inference.extractor import resolve_image_size
     from mcja.models import load_model
+    from mcja.models.reader import read_checkpoint, resolve_image_size
 
-    model = load_model(checkpoint)
-    return explain_images(model, paths, resolve_image_size(checkpoint, size), out_path)
+    ckpt = read_checkpoint(checkpoint)  # once, weights-only
+    return explain_images(load_model(ckpt), paths, resolve_image_size(ckpt, size), out_path)

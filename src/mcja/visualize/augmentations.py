@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from mcja.config import DEFAULT_IMAGE_SIZE
 from mcja.data import augment as A
 from mcja.data.images import load_resized
 from mcja.data.records import VISIBLE, Sample
 from mcja.data.registry import load_dataset
 from mcja.errors import DatasetError
+from mcja.input_size import DEFAULT_IMAGE_SIZE
 from mcja.utils.io import atomic_path, ensure_writable_file
 
 COLUMNS = ("original", "hue jitter", "weighted grey", "channel cut-mix", "spectrum jitter",
