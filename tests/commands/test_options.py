@@ -50,3 +50,19 @@ def test_other_verbs_share_the_one_line_form(capsys, argv, words):
 def test_api_test_checks_the_same_values(tmp_path, options, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):  # before the (missing) checkpoint is read
         api.test(tmp_path / "m.pt", "regdb", tmp_path / "no-root", **options)
+
+
+def test_every_dataset_option_offers_the_registry():
+    # One table feeds every --dataset option and the config's choices: a new dataset row shows up everywhere.
+    import argparse
+
+    from mcja.cli import build_parser
+    from mcja.config import CHOICES
+    from mcja.data.registry import DATASET_NAMES
+
+    verbs = build_parser()._subparsers._group_actions[0].choices
+    offered = {name: action.choices for name, p in verbs.items() for action in p._actions
+               if isinstance(action, argparse._StoreAction) and "--dataset" in action.option_strings}
+    assert set(offered) == {"test", "extract", "data-info", "show-augmentations"}
+    assert all(tuple(choices) == DATASET_NAMES for choices in offered.values())
+    assert CHOICES["data.dataset"] == DATASET_NAMES == ("sysu", "regdb", "llcm", "folder")

@@ -26,7 +26,8 @@ def test_presets_are_the_published_settings():
     assert MSER_PRESETS["sysu"] == MserParams(k1=40, k2=20, lambda_value=0.3, neighbours="query")
     assert MSER_PRESETS["regdb"] == MserParams(k1=50, k2=10, lambda_value=0.2, neighbours="all")
     assert PROTOCOLS["sysu"].mser is MSER_PRESETS["sysu"] and PROTOCOLS["regdb"].mser is MSER_PRESETS["regdb"]
-    assert MSER_PRESETS["sysu"].as_kwargs() == {"k1": 40, "k2": 20, "lambda_value": 0.3, "neighbours": "query"}
+    assert MSER_PRESETS["sysu"].as_kwargs() == {"k1": 40, "k2": 20, "lambda_value": 0.3, "neighbours": "query",
+                                                "multi_view": None, "normalize": True}
 
 
 def test_every_dataset_names_a_known_protocol():
@@ -107,3 +108,18 @@ def test_results_table_states_the_mser_parameters():
     reranked = md.split("(MSER re-ranked)", 1)[1]
     assert "MSER parameters: k1 50, k2 10, lambda 0.2, neighbours from all items." in reranked
     assert "MSER parameters" not in md.split("(MSER re-ranked)", 1)[0]
+
+
+def test_array_forms_still_take_every_mser_keyword():
+    rng = np.random.default_rng(4)
+    ids = np.repeat(np.arange(5), 2)
+    q, g = rng.standard_normal((10, 6)).astype(np.float32), rng.standard_normal((3, 10, 6)).astype(np.float32)
+    from mcja.evaluation import evaluate_pair, mser_rerank, rank_metrics
+
+    got = evaluate_pair(q, ids, np.ones(10), g, ids, np.zeros(10), rerank="mser", k1=3, k2=2, multi_view="gallery",
+                        normalize=False)
+    want = rank_metrics(mser_rerank(q, g, k1=3, k2=2, multi_view="gallery", normalize=False), ids, np.ones(10), ids,
+                        np.zeros(10))
+    assert got["mAP"] == want["mAP"] and got["r1"] == want["r1"]
+    with pytest.raises(TypeError, match="re-ranking parameters given without rerank"):
+        evaluate_pair(q, ids, np.ones(10), g[0], ids, np.zeros(10), k1=3)

@@ -46,6 +46,8 @@ class MserParams:
     k2: int = 20
     lambda_value: float = 0.3
     neighbours: str = "query"
+    multi_view: str | None = None  # which side's views to average ("query" / "gallery"); None: the side whose views differ
+    normalize: bool = True  # L2-normalise the features first
 
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `mser_rerank` / `MserReranker`."""
