@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import Any, Sequence, TextIO
 
 from mcja import __version__
+from mcja.commands import ablate, augment, data, demo, index, inference, model, serve, train, visualize
 from mcja.errors import MCJAError
 
-# Each module defines `register(subparsers)`, adding its verbs with `set_defaults(func=...)`.
-COMMAND_MODULES = (
-    "mcja.commands.demo",
-    "mcja.commands.train",
-    "mcja.commands.data",
-    "mcja.commands.augment",
-    "mcja.commands.inference",
-    "mcja.commands.model",
-    "mcja.commands.index",
-    "mcja.commands.serve",
-    "mcja.commands.visualize",
-    "mcja.commands.ablate",
-)
+# Each module defines `register(subparsers)`, adding its verbs with `set_defaults(func=...)`; --help lists them
+# in this order.
+COMMAND_MODULES = (demo, train, data, augment, inference, model, index, serve, visualize, ablate)
 
 EPILOG = """examples:
   mcja demo                                   # synthetic data, train, evaluate, report (CPU, minutes)
@@ -50,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=_threads, default=None, metavar="N",
                         help="CPU threads for torch (default: $OMP_NUM_THREADS, else every core); for shared machines")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 
