@@ -22,7 +22,7 @@ from mcja.engine.logger import read_metrics
 from mcja.engine.run import RunSummary, eval_images, train
 from mcja.engine.runtime import setup_runtime
 from mcja.evaluation import pair_distance, sysu_query_cams, sysu_trial_gallery
-from mcja.evaluation.report import DEMO_HEADLINE as HEADLINE
+from mcja.evaluation.report import DEMO_HEADLINE as DEMO_HEADLINE
 from mcja.evaluation.report import demo_markdown, metrics_only, print_demo_summary
 from mcja.models import load_model
 from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
@@ -81,8 +81,8 @@ def write_demo_report(cfg: Config, summary: RunSummary, report_dir: Path, second
     pictures = _ranked_lists(cfg, summary.run_dir, report_dir)
     curves = _curves(records, report_dir / "curves.png")
     report = {
-        "before": before["plain"][HEADLINE], "after": after["plain"][HEADLINE],
-        "before_mser": before.get("mser", {}).get(HEADLINE), "after_mser": after.get("mser", {}).get(HEADLINE),
+        "before": before["plain"][DEMO_HEADLINE], "after": after["plain"][DEMO_HEADLINE],
+        "before_mser": before.get("mser", {}).get(DEMO_HEADLINE), "after_mser": after.get("mser", {}).get(DEMO_HEADLINE),
         "results_before": {k: before[k] for k in ("plain", "mser") if k in before}, "results_after": after,
         "epochs": summary.epochs, "best_epoch": summary.best_epoch, "seconds": seconds,
         "history": [r for r in records if r.get("kind") in ("epoch", "eval")],
@@ -129,8 +129,8 @@ def _curves(records: list[dict[str, Any]], path: Path) -> Path | None:
     ax1.legend()
     ex = [r["epoch"] for r in evals]
     for key, label in (("r1", "rank-1"), ("mAP", "mAP")):
-        ax2.plot(ex, [r["plain"][HEADLINE][key] for r in evals], marker="o", markersize=3, label=label)
-    ax2.set(xlabel="epoch", ylabel="%", title=f"SYSU protocol, {HEADLINE} (plain)", ylim=(0, 100))
+        ax2.plot(ex, [r["plain"][DEMO_HEADLINE][key] for r in evals], marker="o", markersize=3, label=label)
+    ax2.set(xlabel="epoch", ylabel="%", title=f"SYSU protocol, {DEMO_HEADLINE} (plain)", ylim=(0, 100))
     ax2.legend()
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)

@@ -41,11 +41,11 @@ class EvalData:
 
 
 def prepare_eval_data(dataset: VIDataset, val: tuple[list[Sample], list[Sample]] | None, size: Sequence[int],
-                      cache_dir: str | None = None, trial: int = 1, trials: int = 10,
-                      progress: bool = True) -> EvalData:
+                      cache_dir: str | None = None, trials: int = 10, progress: bool = True) -> EvalData:
     """The selection set (held-out training ids when `val` is given) or the dataset's test set, cached at `size`;
-    `trial` names RegDB's split in the label and the cache, `trials` is the number of SYSU-MM01 / LLCM trials."""
+    `trials` is the number of SYSU-MM01 / LLCM gallery trials."""
     spec = DATASETS[dataset.name] if dataset.name in DATASETS else None
+    trial = dataset.meta.get("trial", 1)  # RegDB's split: in the label and the cache tag
     if val is not None:
         vis, ir, protocol = val[0], val[1], "pair"
         label, split = f"{dataset.name} validation ids", "val"

@@ -155,8 +155,8 @@ def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime
 
 def eval_images(cfg: Config, dataset: VIDataset, val: tuple[list, list] | None, progress: bool) -> EvalData:
     """The selection set (`val`: held-out ids) or the test set of `dataset`, cached at the configured size."""
-    return prepare_eval_data(dataset, val, cfg.data.image_size, cfg.data.cache_dir or None, cfg.data.trial,
-                             cfg.eval.trials, progress=progress)
+    return prepare_eval_data(dataset, val, cfg.data.image_size, cfg.data.cache_dir or None, cfg.eval.trials,
+                             progress=progress)
 
 
 def _load_data(cfg: Config) -> VIDataset:

@@ -36,7 +36,7 @@ def test_checkpoint(checkpoint: str | Path, dataset: str, root: str | Path, tria
     data = load_dataset(dataset, str(root), trial=trial)  # a wrong root fails before the model is built
     rt = setup_runtime(device, amp=amp, channels_last=True, inference=True)
     model = load_model(ckpt).to(rt.device)
-    eval_data = prepare_eval_data(data, None, cfg.data.image_size, cfg.data.cache_dir or None, trial, trials,
+    eval_data = prepare_eval_data(data, None, cfg.data.image_size, cfg.data.cache_dir or None, trials,
                                   progress=progress)
     params = mser_settings(cfg.eval, eval_data.protocol) if mser else None
     results = evaluate_model(model, eval_data, rt, batch_size, mser=params, full=True, progress=progress,

@@ -6,6 +6,7 @@ import warnings
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from mcja.evaluation._arrays import as_views, to_numpy
 from mcja.evaluation.metrics import rank_metrics, view0_cosine_distance
@@ -18,8 +19,11 @@ METRIC_KEYS = ("r1", "r5", "r10", "r20", "mAP", "mINP")  # every protocol's resu
 def pair_distance(query_feats: Any, gallery_feats: Any, rerank: str | None = None, **rerank_params: Any) -> np.ndarray:
     """Distances [Nq, Ng] as a numpy array: -cosine of view 0, or MSER over all views (`rerank="mser"`, SYSU-MM01's
     parameters unless `rerank_params` say otherwise)."""
-    mser = resolve_mser(rerank, rerank_params)
-    q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
+    return _distance(as_views(query_feats, "query"), as_views(gallery_feats, "gallery"), resolve_mser(rerank, rerank_params))
+
+
+def _distance(q: torch.Tensor, g: torch.Tensor, mser: MserParams | None) -> np.ndarray:
+    """pair_distance of checked [V, N, D] features (a Side's: checked once, when the side was made)."""
     if mser is None:
         warn_view0(q.shape[0], g.shape[0])
         return to_numpy(view0_cosine_distance(q, g))
@@ -40,7 +44,7 @@ def pair_protocol(query: Side, gallery: Side, mser: MserParams | None = None, ex
     Plain cosine ranking of view 0, or MSER re-ranking over all views with `mser`'s parameters. Gallery items from
     the query's camera are dropped (`exclude`: "camera", "id_camera" or "none").
     """
-    dist = pair_distance(query.feats, gallery.feats, "mser" if mser else None, **(mser.as_kwargs() if mser else {}))
+    dist = _distance(query.feats, gallery.feats, mser)
     return rank_metrics(dist, query.ids, query.cams, gallery.ids, gallery.cams, exclude)
 
 

@@ -30,8 +30,6 @@ class Side:
     def of(cls, feats: Any, ids: Any, cams: Any = None, paths: Sequence[str | os.PathLike] | None = None,
            name: str = "") -> Side:
         """A checked side from numpy or torch features ([N, D] or [V, N, D]) and labels; `cams` None = all 0."""
-        if isinstance(feats, Side):
-            return feats
         views = as_views(feats, name)
         n = views.shape[1]
         cam = np.zeros(n, dtype=np.int64) if cams is None else labels(cams, f"{name or 'the'} cameras", n)
