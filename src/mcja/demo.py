@@ -22,8 +22,7 @@ from mcja.engine.logger import read_metrics
 from mcja.engine.run import RunSummary, eval_images, train
 from mcja.engine.runtime import setup_runtime
 from mcja.evaluation import pair_distance, sysu_query_cams, sysu_trial_gallery
-from mcja.evaluation.report import DEMO_HEADLINE as DEMO_HEADLINE
-from mcja.evaluation.report import demo_markdown, metrics_only, print_demo_summary
+from mcja.evaluation.report import DEMO_HEADLINE, demo_markdown, metrics_only, print_demo_summary
 from mcja.models import load_model
 from mcja.utils.io import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 from mcja.visualize.pictures import ranked_list_pictures
