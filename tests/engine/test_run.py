@@ -28,7 +28,9 @@ def test_validation_ids_select_the_model_without_the_test_set(tiny_config, tmp_p
 def test_short_training_lowers_the_loss_and_raises_cross_modality_rank1(sysu_root, tiny_config, tmp_path, monkeypatch):
     # Cross-modality retrieval among the training identities (infrared queries, visible gallery): what the
     # ID + CMR objective trains directly; held-out identities need more steps than a unit test has (see the demo).
-    cfg = tiny_config("optim.epochs=4", "train.steps_per_epoch=0", "eval.start=0", "eval.every=4", "optim.lr_steps=[4]")
+    # Six epochs: four were enough on one CPU (+10 rank-1) but not on another (+6: 63 queries, 4 of them); mAP,
+    # over every positive, is the steadier measure of the two (+16 on the second CPU).
+    cfg = tiny_config("optim.epochs=6", "train.steps_per_epoch=0", "eval.start=0", "eval.every=6", "optim.lr_steps=[6]")
     dataset = load_dataset("sysu", str(sysu_root))
     seen = eval_images(cfg, dataset, ([s for s in dataset.train if s.modality == VISIBLE],
                                             [s for s in dataset.train if s.modality == INFRARED]), progress=False)
@@ -36,10 +38,11 @@ def test_short_training_lowers_the_loss_and_raises_cross_modality_rank1(sysu_roo
     summary = train(cfg, run_dir=tmp_path / "l", progress=False)
     records = read_metrics(tmp_path / "l")
     losses = [r["loss"] for r in records if r.get("kind") == "epoch"]
-    r1 = [r["plain"]["infrared->visible"]["r1"] for r in records if r.get("kind") == "eval"]
-    assert len(losses) == 4 and losses[-1] < losses[0]
-    assert len(r1) == 2 and r1[1] > r1[0] + 10, f"rank-1 before/after: {r1}"
-    assert summary.best_epoch == 4
+    evals = [r["plain"]["infrared->visible"] for r in records if r.get("kind") == "eval"]
+    r1, ap = [e["r1"] for e in evals], [e["mAP"] for e in evals]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert len(evals) == 2 and r1[1] > r1[0] + 8 and ap[1] > ap[0] + 10, f"rank-1 {r1}, mAP {ap} before/after"
+    assert summary.best_epoch == 6
 
 
 def test_sysu_layout_without_rand_perm_cam_trains_and_says_so(sysu_root, tiny_config, tmp_path):

@@ -42,3 +42,27 @@ def test_unsupported_depth_and_stride_are_config_errors():
         build_resnet(101)
     with pytest.raises(ConfigError, match="model.last_stride"):
         build_resnet(18, last_stride=3)
+
+
+def test_one_column_strided_convs_leave_bf16_autocast_and_others_stay_in_it():
+    # oneDNN's AMX bf16 kernel gets a 3x3 stride-2 conv with a one-column output wrong (NaN or ~100 % error):
+    # those convs must compute in float32 (then cast), wider ones stay plain bf16 convolutions.
+    from mcja.models.resnet import StridedConv2d
+
+    net = build_resnet(18, with_fc=False).eval().to(memory_format=torch.channels_last)
+    strided = [m for m in net.modules() if isinstance(m, StridedConv2d)]
+    assert len(strided) == 3  # layer2..4's first 3x3 conv; 1x1 shortcuts and 3x3 stride-1 convs stay nn.Conv2d
+    conv = strided[-1]
+    torch.manual_seed(0)
+    narrow = torch.randn(2, 256, 4, 2).to(memory_format=torch.channels_last)
+    wide = torch.randn(2, 256, 8, 4).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = torch.nn.functional.conv2d(narrow, conv.weight, stride=2, padding=1).to(torch.bfloat16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got, low = conv(narrow), conv(wide)
+        plain_bf16 = torch.nn.functional.conv2d(wide.bfloat16(), conv.weight.bfloat16(), stride=2, padding=1)
+        ref = conv(narrow)  # outside autocast: a plain float32 conv
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want)
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low).all()
+    assert torch.allclose(low.float(), plain_bf16.float(), rtol=0.05, atol=0.05)
+    assert torch.isfinite(ref).all() and ref.dtype == torch.float32
