@@ -6,6 +6,7 @@ import torch
 
 from helpers.evaluation import loop_cosine, loop_evaluate, loop_metrics
 from mcja.evaluation import evaluate_pair, rank_metrics
+from mcja.evaluation.metrics import QueryStats, subset_stats, summarize
 
 
 def _random_case(rng, ties):
@@ -86,3 +87,33 @@ def test_evaluate_pair_features_views_and_inputs_untouched():
 def test_no_valid_query_is_an_error():
     with pytest.raises(ValueError, match="no query"):
         rank_metrics(np.zeros((2, 2), dtype=np.float32), [1, 2], [1, 1], [3, 4], [2, 2])
+
+
+def test_subset_stats_equal_ranking_each_subset_alone():
+    # one sort per query serves many gallery subsets: each must equal ranking that subset on its own (a per-query
+    # stable argsort). Many exact ties and -0.0 (equal to 0.0), more subsets than one 64-bit mask holds, a full
+    # subset and rare ids (runs of over 255 columns between true matches: the byte counters' limit), empty subsets
+    rng = np.random.default_rng(11)
+    nq, ng = 24, 700
+    gids = np.where(rng.random(ng) < 0.01, 0, rng.integers(1, 9, ng))  # id 0: a handful of images
+    qids = np.concatenate([[0, 0, 0, 42], rng.integers(0, 9, nq - 4)])  # 42: no true match anywhere
+    dist = rng.integers(-2, 3, (nq, ng)).astype(np.float32) * np.float32(0.5)
+    dist[rng.random(dist.shape) < 0.3] = -0.0
+    lanes = rng.random((70, ng)) < rng.uniform(0.02, 1.0, (70, 1))
+    lanes[0], lanes[1] = True, False
+    cols = np.argsort(gids, kind="stable")  # the layout subset_stats takes: columns grouped by id
+    ap, inp, rank, counts = subset_stats(dist[:, cols], qids, gids[cols], cols, lanes[:, cols])
+    assert ap.shape == (70, nq) and not counts[1].any()
+    for lane in range(70):
+        mask = lanes[lane]
+        if not mask.any():
+            continue
+        with np.errstate(all="ignore"):
+            cmc, m_ap, m_inp = loop_metrics(dist[:, mask], qids, np.zeros(nq), gids[mask], np.ones(mask.sum()))
+        assert np.array_equal(counts[lane], [(gids[mask] == q).sum() for q in qids])
+        if not np.isfinite(m_ap):
+            continue
+        got = summarize(QueryStats(counts[lane] > 0, ap[lane], inp[lane], rank[lane]), len(np.unique(gids[mask])))
+        np.testing.assert_allclose(got["cmc"][: len(cmc)], cmc * 100, atol=1e-10)
+        assert got["mAP"] == pytest.approx(m_ap * 100, abs=1e-10)
+        assert got["mINP"] == pytest.approx(m_inp * 100, abs=1e-10)

@@ -118,3 +118,33 @@ def test_protocol_with_mser_matches_per_trial_reference():
             cmc, m_ap, m_inp = loop_metrics(dist, d["q_ids"], qcams, d["g_ids"][m], d["g_cams"][m])
             got = r["trials"][t]
             np.testing.assert_allclose([got["r1"], got["mAP"], got["mINP"]], np.array([cmc[0], m_ap, m_inp]) * 100, atol=1e-6)
+
+
+def test_protocol_with_many_exact_ties_matches_per_query_argsort():
+    # features with one or two unit entries out of 4: every cosine is exact (0, 1/sqrt(2), 1/2 or 1) whatever the
+    # order of the sums, so the reference's distances equal the protocol's bit for bit and most of them tie; ties
+    # go to the lower gallery index (a per-query stable argsort over each trial's gallery, all ten trials)
+    rng = np.random.default_rng(21)
+    d = make_sysu(rng, n_ids=12, max_images=14)
+
+    def tied(ids):
+        feats = np.zeros((len(ids), 4), dtype=np.float32)
+        feats[np.arange(len(ids)), np.where(rng.random(len(ids)) < 0.7, ids % 4, rng.integers(0, 4, len(ids)))] = 1
+        feats[np.arange(len(ids)), rng.integers(0, 4, len(ids))] = 1
+        return feats
+
+    q_feats, g_feats = tied(d["q_ids"]), tied(d["g_ids"])
+    dist = loop_cosine(q_feats, g_feats)
+    assert len(np.unique(dist)) <= 5 and len(np.unique(dist[0])) < len(g_feats) / 10  # ties everywhere
+    query, gallery = Side.of(q_feats, d["q_ids"], d["q_cams"]), Side.of(g_feats, d["g_ids"], d["g_cams"], d["g_paths"])
+    res = sysu_protocol(query, gallery, d["perm"], trials=10)
+    assert [(r["mode"], r["shots"]) for r in res.values()] == [("all", 1), ("all", 10), ("indoor", 1), ("indoor", 10)]
+    qcams = np.where(d["q_cams"] == 3, 2, d["q_cams"])
+    for r in res.values():
+        for t, got in enumerate(r["trials"]):
+            m = loop_sysu_gallery(d["perm"], d["g_paths"], d["g_ids"], d["g_cams"], r["mode"], r["shots"], t)
+            cmc, m_ap, m_inp = loop_metrics(dist[:, m], d["q_ids"], qcams, d["g_ids"][m], d["g_cams"][m])
+            cmc = np.concatenate([cmc, np.full(20, cmc[-1])])  # flat after the last id, as the protocol reports it
+            want = np.array([cmc[0], cmc[4], cmc[9], cmc[19], m_ap, m_inp]) * 100
+            np.testing.assert_allclose([got[k] for k in ("r1", "r5", "r10", "r20", "mAP", "mINP")], want, atol=1e-6)
+            np.testing.assert_allclose(got["cmc"], cmc[: len(got["cmc"])] * 100, atol=1e-6)

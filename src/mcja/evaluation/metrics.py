@@ -272,3 +272,205 @@ def rank_metrics(
     """Metrics dict (r1, r5, r10, r20, mAP, mINP; cmc: the whole curve; all percent) from distances [Nq, Ng]."""
     stats = query_stats(dist, query_ids, query_cams, gallery_ids, gallery_cams, exclude)
     return summarize(stats, len(np.unique(labels(gallery_ids, "gallery_ids", int(dist.shape[1])))))
+
+
+# Many galleries (trials) of one query set at once. Each gallery is a subset ("lane") of one column set; every
+# lane's ranking is the same stable order restricted to its columns, so one sort per query row serves all lanes: a
+# true match's rank in a lane is the number of that lane's columns sorted before it. Those counts are summed with
+# one byte per lane packed eight to a 64-bit word (segments of <= 255 columns cannot overflow a byte).
+_LANES = 64  # lanes per pass: one bit each in a uint64 mask
+_SEGMENT = 255  # longest run summed in one byte
+_SUBSET_ROWS = 128  # query rows per task: the sort keys and gathered lanes of a task stay in the caches
+_WIDTH_GROUP = 32  # rows per rectangle of sorted columns, grouped by how far into their order they are needed
+
+
+def _sort_keys(dist: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """uint64 keys [n, m] whose ascending order is the stable ascending order of `dist` with ties broken by `order`:
+    the float's bits made monotonic in the high half (-0.0 counted as 0.0), `order` (< 2**32) in the low half."""
+    bits = (dist.astype(np.float32, copy=False) + np.float32(0.0)).view(np.uint32)
+    keys = np.empty(dist.shape, dtype=np.uint64)
+    halves = keys.view(np.uint32).reshape(*dist.shape, 2)  # little-endian: [..., 0] is the low half
+    np.bitwise_xor(bits, (bits >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000), out=halves[..., 1])
+    halves[..., 0] = order
+    return keys
+
+
+def _low_half(keys: np.ndarray) -> np.ndarray:
+    """The `order` values stored in the low halves of sort keys, as indices."""
+    return keys.view(np.uint32).reshape(*keys.shape, 2)[..., 0].astype(np.intp)
+
+
+@dataclass
+class _LaneTables:
+    """Per gallery index (the `order` value of a column): lane membership as bytes, as words of eight byte lanes,
+    as one bit mask; and the column. Per column: its identity code, and where each code's run of columns starts."""
+
+    bytes_: np.ndarray  # [N, 8 * words] uint8, 0/1
+    words: list[np.ndarray]  # words[w][N] uint64: lanes 8w .. 8w + 7, one byte each
+    bits: np.ndarray  # [N] uint64, bit t = lane t
+    column: np.ndarray  # [N]
+    column_code: np.ndarray  # [m]
+    code_starts: np.ndarray  # first column of each code present
+
+
+def _lane_tables(lanes: np.ndarray, order: np.ndarray, gcode: np.ndarray) -> _LaneTables:
+    """Lookup tables of lanes [L <= 64, m] (bool, over the columns) by gallery index."""
+    n_lanes, size = lanes.shape[0], int(order.max()) + 1
+    n_words = (n_lanes + 7) // 8
+    table = np.zeros((size, 8 * n_words), dtype=np.uint8)
+    table[order, :n_lanes] = lanes.T
+    packed = table.view(np.uint64)
+    bits = np.zeros(size, dtype=np.uint64)
+    bits[order] = (lanes.T.astype(np.uint64) << np.arange(n_lanes, dtype=np.uint64)).sum(1, dtype=np.uint64)
+    column = np.zeros(size, dtype=np.intp)
+    column[order] = np.arange(len(order))
+    return _LaneTables(table, [np.ascontiguousarray(packed[:, w]) for w in range(n_words)], bits, column, gcode,
+                       np.flatnonzero(np.diff(gcode, prepend=gcode[0] - 1)))
+
+
+def _width_groups(need: np.ndarray) -> Iterable[tuple[np.ndarray, int]]:
+    """The rows with need > 0 in groups of similar need (ascending), each with the group's largest need: a group's
+    rectangle of sorted columns is then barely wider than its rows use."""
+    rows = np.argsort(need, kind="stable")
+    rows = rows[need[rows] > 0]
+    for s in range(0, len(rows), _WIDTH_GROUP):
+        group = rows[s : s + _WIDTH_GROUP]
+        yield group, int(need[group[-1]])
+
+
+def _counts_before(keys: np.ndarray, pos: np.ndarray, last: np.ndarray, tables: _LaneTables, n_lanes: int) -> np.ndarray:
+    """Per row and lane, how many of the lane's columns precede each position pos[r, k] of the sorted `keys`
+    (ascending per row; those past last[r], the row's last needed position, count as last[r]) [n, lanes, K]."""
+    out = np.zeros((len(pos), n_lanes, pos.shape[1]), dtype=np.int32)
+    for rows, width in _width_groups(last):
+        out[rows] = _counts_block(keys[rows, :width], np.minimum(pos[rows], last[rows, None]), last[rows], tables,
+                                  n_lanes)
+    return out
+
+
+def _counts_block(keys: np.ndarray, pos: np.ndarray, last: np.ndarray, tables: _LaneTables, n_lanes: int) -> np.ndarray:
+    """_counts_before for rows whose positions are at most last[r] <= the width of `keys` (> 0)."""
+    n, width = keys.shape
+    # segment starts per row: every _SEGMENT columns from 0, each position, the row's end (all clipped to it)
+    grid = np.broadcast_to(np.arange(0, width, _SEGMENT), (n, (width - 1) // _SEGMENT + 1))
+    bounds = np.sort(np.minimum(np.concatenate([grid, pos, last[:, None]], axis=1), last[:, None]), axis=1)
+    flat = (bounds + np.arange(n)[:, None] * width).ravel()
+    empty = np.zeros(bounds.shape, dtype=bool)
+    empty[:, :-1] = bounds[:, 1:] == bounds[:, :-1]
+    index = _low_half(keys)
+    sums = np.empty((flat.size, len(tables.words)), dtype=np.uint64)
+    buf = np.zeros(n * width + 1, dtype=np.uint64)  # one spare entry: the last row's end may index it
+    for w, words in enumerate(tables.words):
+        np.take(words, index, out=buf[:-1].reshape(n, width), mode="clip")  # "clip": no buffered copy
+        sums[:, w] = np.add.reduceat(buf, flat)
+    sums[empty.ravel()] = 0  # reduceat gives one element, not zero, for an empty segment
+    # lanes first, segments last: the running sum then walks contiguous memory
+    per_lane = sums.view(np.uint8).reshape(n, bounds.shape[1], -1)[..., :n_lanes].transpose(0, 2, 1).astype(np.int32)
+    before = np.cumsum(per_lane, axis=2, dtype=np.int32) - per_lane  # columns in the segments before each start
+    # where pos[r, k] first appears among the starts: grid points below it, positions below it (pos ascends)
+    k = np.arange(pos.shape[1])
+    first_equal = np.maximum.accumulate(np.where(np.diff(pos, axis=1, prepend=-1) != 0, k, 0), axis=1)
+    at = (pos + _SEGMENT - 1) // _SEGMENT + first_equal  # [n, K]
+    flat_at = (np.arange(n * n_lanes)[:, None] * before.shape[2]).reshape(n, n_lanes, 1) + at[:, None, :]
+    return before.ravel()[flat_at]  # one flat gather: take_along_axis's broadcast indexing is slower here
+
+
+def _distinct_before(keys: np.ndarray, pos: np.ndarray, pos_bits: np.ndarray, first: np.ndarray, hard: np.ndarray,
+                     tables: _LaneTables) -> np.ndarray:
+    """Per row and lane [n, lanes]: how many identities have a column of the lane sorted before first[r, l], the
+    position of the row's first true match in that lane, for the (row, lane) pairs marked in `hard` (else 0)."""
+    n, n_lanes = hard.shape
+    out = np.zeros((n, n_lanes), dtype=np.int64)
+    lane_bit = np.uint64(1) << np.arange(n_lanes, dtype=np.uint64)
+    hard_bits = (hard.astype(np.uint64) * lane_bit).sum(1, dtype=np.uint64)
+    # a lane stays open up to its first true match: closed from the first position of a true match in the lane on
+    # (so the true matches add nothing: one in an open lane would be that lane's first); between two consecutive
+    # true matches the open lanes do not change
+    still_open = np.zeros((n, pos.shape[1] + 1), dtype=np.uint64)
+    still_open[:, 1:] = np.bitwise_or.accumulate(pos_bits, axis=1)
+    np.bitwise_and(~still_open, hard_bits[:, None], out=still_open)
+    for rows, width in _width_groups(np.where(hard, first, 0).max(1)):
+        gidx = _low_half(keys[rows, :width])
+        run = np.diff(np.minimum(pos[rows], width), axis=1, prepend=0, append=width)  # columns between matches
+        lanes_open = np.repeat(still_open[rows].ravel(), run.ravel()).reshape(len(rows), width)
+        by_column = np.zeros(len(rows) * len(tables.column_code), dtype=np.uint64)
+        by_column[(tables.column[gidx] + (np.arange(len(rows)) * len(tables.column_code))[:, None]).ravel()] = \
+            (tables.bits[gidx] & lanes_open).ravel()
+        ids = np.bitwise_or.reduceat(by_column.reshape(len(rows), -1), tables.code_starts, axis=1)  # [rows, ids]
+        per_bit = np.unpackbits(ids.view(np.uint8).reshape(*ids.shape, 8), axis=2, bitorder="little")
+        out[rows] = per_bit.sum(1, dtype=np.uint16 if ids.shape[1] < 1 << 16 else np.int64)[:, :n_lanes]  # narrow: faster
+    return out
+
+
+def _lane_block_stats(keys: np.ndarray, pos_keys: np.ndarray, live: np.ndarray,
+                      tables: _LaneTables, n_lanes: int) -> tuple[np.ndarray, ...]:
+    """AP, INP, unique-id rank and true-match count [n, lanes] of rows whose keys are sorted and whose true matches'
+    keys (ascending, padding where not `live`) are `pos_keys` [n, K]."""
+    n, m = keys.shape
+    pos = np.empty(pos_keys.shape, dtype=np.int64)
+    for r in range(n):  # numpy's own search, row by row, beats a vectorized one; padding keys land at m
+        pos[r] = np.searchsorted(keys[r], pos_keys[r])
+    gidx = np.where(live, _low_half(pos_keys), 0)
+    member = tables.bytes_[gidx][..., :n_lanes].transpose(0, 2, 1).astype(bool) & live[:, None, :]  # [n, lanes, K]
+    counts = np.count_nonzero(member, axis=2)
+    last = np.where(live, pos, 0).max(1)
+    before = _counts_before(keys, pos, last, tables, n_lanes)  # lane columns before each true match [n, lanes, K]
+    # the true matches of each (row, lane), in order: hits[i] of them up to match i, of 1-based rank ranks[i]
+    where = np.flatnonzero(member)
+    group = where // member.shape[2]
+    ends = np.cumsum(counts.ravel())
+    hits = np.arange(1, len(where) + 1) - np.repeat(ends - counts.ravel(), counts.ravel())
+    ranks = before.ravel()[where] + 1.0
+    ap = np.bincount(group, weights=hits / ranks, minlength=n * n_lanes).reshape(n, n_lanes) / np.maximum(counts, 1)
+    live_lanes = counts.ravel() > 0
+    inp, rank = np.zeros(n * n_lanes), np.zeros(n * n_lanes, dtype=np.int64)
+    inp[live_lanes] = counts.ravel()[live_lanes] / ranks[ends[live_lanes] - 1]
+    rank[live_lanes] = ranks[(ends - counts.ravel())[live_lanes]] - 1  # columns before the first true match
+    inp, rank = inp.reshape(n, n_lanes), rank.reshape(n, n_lanes)
+    # with at most one column before the first true match, the id rank is that count; only others need the ids
+    hard = (rank > 1) & (counts > 0)
+    if hard.any():
+        pos_bits = np.where(live, tables.bits[gidx], np.uint64(0))
+        first_pos = np.take_along_axis(pos, member.argmax(2), axis=1)  # each lane's first true match
+        rank = np.where(hard, _distinct_before(keys, pos, pos_bits, first_pos, hard, tables), rank)
+    return ap, inp, rank, counts
+
+
+def subset_stats(dist: np.ndarray, qcode: np.ndarray, gcode: np.ndarray, order: np.ndarray,
+                 lanes: np.ndarray) -> list[np.ndarray]:
+    """AP, INP, unique-id rank and true-match count [L, n] of each query row of `dist` [n, m] against each gallery
+    subset lanes[l] (bool [L, m] over the columns), as if each subset were ranked on its own.
+
+    Columns are sorted by identity code `gcode`; `order` [m] (distinct, < 2**32) decides ties between equal distances,
+    as a stable sort of the gallery by `order` would. Exact: one sort per row, then counts (no per-subset sort).
+    """
+    n, m = dist.shape
+    n_lanes = lanes.shape[0]
+    if not (n and m and n_lanes):
+        return [np.zeros((n_lanes, n)), np.zeros((n_lanes, n)), np.zeros((n_lanes, n), dtype=np.int64),
+                np.zeros((n_lanes, n), dtype=np.int64)]
+    starts = np.searchsorted(gcode, np.arange(int(max(gcode.max(), qcode.max())) + 2))
+    lo, n_true = starts[qcode], starts[qcode + 1] - starts[qcode]
+    by_count = np.argsort(n_true, kind="stable")  # a task's rows then have about as many true matches each
+    groups = [_lane_tables(lanes[s : s + _LANES], order, gcode) for s in range(0, n_lanes, _LANES)]
+    order32 = order.astype(np.uint32)
+
+    def chunk(s: int) -> list[np.ndarray]:
+        rows = by_count[s : s + _SUBSET_ROWS]
+        keys = _sort_keys(dist[rows], order32)
+        slot = np.arange(max(int(n_true[rows].max()), 1))
+        live = slot[None, :] < n_true[rows, None]
+        cols = np.minimum(lo[rows, None] + slot[None, :], m - 1)
+        pos_keys = np.where(live, np.take_along_axis(keys, cols, axis=1), np.uint64(np.iinfo(np.uint64).max))
+        pos_keys.sort(axis=1)
+        keys.sort(axis=1)
+        out = [_lane_block_stats(keys, pos_keys, live, t, min(_LANES, n_lanes - g * _LANES))
+               for g, t in enumerate(groups)]
+        return [np.concatenate([o[i] for o in out], axis=1).T for i in range(4)]
+
+    parts = parallel_map(chunk, range(0, n, _SUBSET_ROWS))
+    result = [np.empty((n_lanes, n)), np.empty((n_lanes, n)), np.empty((n_lanes, n), dtype=np.int64),
+              np.empty((n_lanes, n), dtype=np.int64)]
+    for arr, values in zip(result, zip(*parts)):
+        arr[:, by_count] = np.concatenate(values, axis=1)
+    return result
