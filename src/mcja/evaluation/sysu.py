@@ -140,8 +140,12 @@ def _trial_masks(numbers: np.ndarray, cams: np.ndarray, ids: np.ndarray, perm: n
         raise ValueError(f"trial numbers must be >= 0, got {trial_arr.min()}")
     which, chosen = _selected_keys(perm, GALLERY_CAMS[mode], test_ids, trial_arr, shots)
     masks = np.zeros((len(trial_arr), len(cams)), dtype=bool)
-    for t in range(len(trial_arr)):
-        masks[t] = np.isin(keys, chosen[which == t]) & in_mode
+    # every gallery image holding a chosen key (one search for all trials; a listed image may repeat)
+    by_key = np.flatnonzero(in_mode)[np.argsort(keys[in_mode], kind="stable")]
+    lo, hi = np.searchsorted(keys[by_key], chosen, "left"), np.searchsorted(keys[by_key], chosen, "right")
+    hits = hi - lo
+    first = np.repeat(lo - (np.cumsum(hits) - hits), hits)  # hit i of key j: lo[j] + i, counted over all keys
+    masks[np.repeat(which, hits), by_key[np.arange(hits.sum()) + first]] = True
     return masks
 
 
