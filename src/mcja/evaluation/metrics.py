@@ -364,7 +364,8 @@ def _counts_block(keys: np.ndarray, pos: np.ndarray, last: np.ndarray, tables: _
     empty[:, :-1] = bounds[:, 1:] == bounds[:, :-1]
     index = _low_half(keys)
     sums = np.empty((flat.size, len(tables.words)), dtype=np.uint64)
-    buf = np.zeros(n * width + 1, dtype=np.uint64)  # one spare entry: the last row's end may index it
+    buf = np.empty(n * width + 1, dtype=np.uint64)
+    buf[-1] = 0  # a spare entry: the last row's end may index it
     for w, words in enumerate(tables.words):
         np.take(words, index, out=buf[:-1].reshape(n, width), mode="clip")  # "clip": no buffered copy
         sums[:, w] = np.add.reduceat(buf, flat)
