@@ -374,8 +374,9 @@ def _counts_block(keys: np.ndarray, pos: np.ndarray, last: np.ndarray, tables: _
     per_lane = sums.view(np.uint8).reshape(n, bounds.shape[1], -1)[..., :n_lanes].transpose(0, 2, 1).astype(np.int32)
     before = np.cumsum(per_lane, axis=2, dtype=np.int32) - per_lane  # columns in the segments before each start
     # where pos[r, k] first appears among the starts: grid points below it, positions below it (pos ascends)
-    k = np.arange(pos.shape[1])
-    first_equal = np.maximum.accumulate(np.where(np.diff(pos, axis=1, prepend=-1) != 0, k, 0), axis=1)
+    new = np.ones(pos.shape, dtype=bool)
+    new[:, 1:] = pos[:, 1:] != pos[:, :-1]
+    first_equal = np.maximum.accumulate(np.where(new, np.arange(pos.shape[1]), 0), axis=1)
     at = (pos + _SEGMENT - 1) // _SEGMENT + first_equal  # [n, K]
     flat_at = (np.arange(n * n_lanes)[:, None] * before.shape[2]).reshape(n, n_lanes, 1) + at[:, None, :]
     return before.ravel()[flat_at]  # one flat gather: take_along_axis's broadcast indexing is slower here
@@ -397,7 +398,10 @@ def _distinct_before(keys: np.ndarray, pos: np.ndarray, pos_bits: np.ndarray, fi
     np.bitwise_and(~still_open, hard_bits[:, None], out=still_open)
     for rows, width in _width_groups(np.where(hard, first, 0).max(1)):
         gidx = _low_half(keys[rows, :width])
-        run = np.diff(np.minimum(pos[rows], width), axis=1, prepend=0, append=width)  # columns between matches
+        edges = np.zeros((len(rows), pos.shape[1] + 2), dtype=np.int64)  # 0, the positions (clipped), width
+        np.minimum(pos[rows], width, out=edges[:, 1:-1])
+        edges[:, -1] = width
+        run = edges[:, 1:] - edges[:, :-1]  # columns from each true match (or the start) to the next
         lanes_open = np.repeat(still_open[rows].ravel(), run.ravel()).reshape(len(rows), width)
         by_column = np.zeros(len(rows) * tables.n_columns, dtype=np.uint64)  # open lanes of each column
         by_column[(tables.column[gidx] + (np.arange(len(rows)) * tables.n_columns)[:, None]).ravel()] = \
