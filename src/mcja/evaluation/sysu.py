@@ -254,9 +254,11 @@ def sysu_protocol(
 
     `query` is the infrared side (the cam-3 -> cam-2 same-location rule is applied to a copy of its cameras),
     `gallery` every visible test image with its paths. Work shared by the settings and trials is done once: plain
-    ranking computes each query-gallery cosine once; with `mser` (MSER_PRESETS["sysu"] is the published setting) the
-    query-side neighbour structure and the query-gallery distances are computed once and each trial's gallery is
-    re-ranked against them. `progress` shows a bar of the trials (re-ranking takes minutes on the real dataset).
+    ranking computes each query-gallery cosine once and sorts each query's distances once for every trial
+    (`metrics.subset_stats`: exact, ties by gallery index as in ranking a trial's gallery alone); with `mser`
+    (MSER_PRESETS["sysu"] is the published setting) the query-side neighbour structure and the query-gallery
+    distances are computed once and each trial's gallery is re-ranked against them. `progress` shows a bar of the
+    trials (re-ranking takes minutes on the real dataset).
     """
     query = query.with_cams(sysu_query_cams(query.cams))
     paths, gids, gcams = gallery.require_paths("the SYSU-MM01 protocol"), gallery.ids, gallery.cams
