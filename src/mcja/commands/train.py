@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, size_help, trial_list, trial_number
+from mcja.commands.common import add_amp_option, add_verb, int_range, model_size, positive_int, size_help, trial_list, trial_number
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")
     add_amp_option(p)
-    p.add_argument("--figures", type=int, nargs="?", const=5, default=0, metavar="N",
+    p.add_argument("--figures", type=int_range(0), nargs="?", const=5, default=0, metavar="N",
                    help="also draw figures beside results.md: ranked lists of N random and N hardest queries "
                         "(default 5), CMC, similarity histograms, ROC, t-SNE, activation maps")
     p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
@@ -93,5 +93,7 @@ def _test(args: argparse.Namespace) -> int:
     print_verification(results["verification"])
     for path in results["figures"][:1]:
         print(f"figures      {path.parent} ({len(results['figures'])} files, linked from results.md)")
+    for note in results["notes"]:
+        print(f"note         {note}")
     print(f"\nresults written to {' and '.join(results['written'])}")
     return 0

@@ -46,7 +46,8 @@ def test_checkpoint(checkpoint: str | Path, dataset: str, root: str | Path, tria
 
     extras = report_extras(out_dir, results.pop("features"), eval_data.vis, eval_data.ir, results, figures,
                            eval_data.protocol, model.float(), cfg.data.image_size, fprs)
-    results["verification"], results["figures"] = extras["verification"], extras["figures"]
+    for key in ("verification", "figures", "notes"):  # notes: figures left out or fewer than asked, and why
+        results[key] = extras[key]
     return {**results, "written": [str(p) for p in written]}
 
 
