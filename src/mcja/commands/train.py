@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_amp_option, add_verb, int_range, model_size, positive_int, size_help, trial_list, trial_number
+from mcja.commands.common import (
+    add_amp_option,
+    add_mser_options,
+    add_verb,
+    int_range,
+    model_size,
+    mser_options,
+    positive_int,
+    size_help,
+    trial_list,
+    trial_number,
+)
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
@@ -38,9 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
     p.add_argument("--trial", type=trial_number, default=1, help="RegDB split (1..10)")
     p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")
-    p.add_argument("--mser-preset", default="auto", metavar="NAME",
-                   help="MSER's parameters: auto = the dataset's own (default), or another dataset's preset by name "
-                        "(the names and values: README, Configuration)")
+    add_mser_options(p, "--mser", "the dataset's own; what the checkpoint was trained with does not apply")
     p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
     p.add_argument("--size", type=model_size, default=None, help=size_help("image size HxW"))
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
@@ -88,7 +97,7 @@ def _test(args: argparse.Namespace) -> int:
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
                        progress=not args.quiet, amp=args.amp, figures=args.figures, fprs=args.fpr,
-                       mser_preset=args.mser_preset)
+                       **mser_options(args))
     print_results(results)
     print_verification(results["verification"])
     for path in results["figures"][:1]:
