@@ -138,7 +138,7 @@ def _resume(trainer: Trainer, ckpt: Checkpoint, logger: RunLogger) -> None:
     logger.log({"kind": "resume", "epoch": state.epoch, "global_step": state.global_step, "changed": changes})
     said = f" with {', '.join(f'{k} {a} -> {b}' for k, (a, b) in changes.items())}" if changes else ""
     kept = f"; dropped {dropped} log records written after that checkpoint" if dropped else ""
-    logger.echo(f"resumed {ckpt.path.parent} at {state.where()}{said}{kept}")
+    logger.echo(f"resumed {ckpt.path.parent} {state.where()}{said}{kept}")
 
 
 def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime, progress: bool) -> dict[str, Any]:

@@ -59,11 +59,11 @@ class TrainState:
     elapsed: float = 0.0  # training seconds, summed over resumed sessions
 
     def where(self) -> str:
-        """Where training stands, as the stop and resume messages both say it: 'epoch 2, step 5' (epoch 2 after
-        its 5th step), 'the end of epoch 1' or 'the start'."""
+        """Where training stands, as the stop and resume messages both say it: 'at epoch 2, step 5' (epoch 2 after
+        its 5th step), 'after epoch 1' or 'at the start'."""
         if self.step:
-            return f"epoch {self.epoch + 1}, step {self.step}"
-        return f"the end of epoch {self.epoch}" if self.epoch else "the start"
+            return f"at epoch {self.epoch + 1}, step {self.step}"
+        return f"after epoch {self.epoch}" if self.epoch else "at the start"
 
 
 @dataclass
@@ -209,7 +209,7 @@ class Trainer:
                 bar.close()
                 self.state.elapsed += time.perf_counter() - began
                 self.save()
-                raise TrainingInterrupted(f"stopped at {self.state.where()}; state saved to {self.run_dir / 'last.pt'}",
+                raise TrainingInterrupted(f"stopped {self.state.where()}; state saved to {self.run_dir / 'last.pt'}",
                                           self.run_dir)
         bar.close()
         took = time.perf_counter() - began
