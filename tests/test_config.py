@@ -55,6 +55,29 @@ def test_bad_settings_name_the_key(override, words):
         assert word in str(err.value)
 
 
+def _every_choice_word():
+    from mcja.config import choices
+
+    return [(key, word) for key, words in choices().items() for word in words]
+
+
+@pytest.mark.parametrize("key, word", _every_choice_word())
+def test_every_documented_choice_word_is_accepted_on_the_command_line(key, word):
+    """YAML reads some words as other types (off: false); a choice setting takes the word itself."""
+    extra = ["data.val_ids=2"] if (key, word) == ("eval.select_on", "val") else []  # val selection needs held-out ids
+    cfg = load_config("sysu", [f"{key}={word}", *extra])
+    section, name = key.split(".")
+    value = getattr(getattr(cfg, section), name)
+    assert value == word and type(value) is type(word)
+
+
+def test_a_choice_word_yaml_reads_as_a_boolean_in_a_config_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("train:\n  amp: off\n")
+    assert load_config(str(tmp_path / "c.yaml")).train.amp == "off"
+    with pytest.raises(ConfigError, match="'train.amp' expects a string, got True"):  # 'on' is no choice: refused
+        load_config("sysu", ["train.amp=on"])
+
+
 def test_unknown_key_in_file_names_file_and_closest_key(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("optim:\n  weight_decy: 0.1\n")

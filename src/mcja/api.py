@@ -70,14 +70,15 @@ def demo(out: str | Path = "mcja-demo", overrides: Sequence[str] = (), progress:
 def test(checkpoint: str | Path, dataset: str, root: str | Path, trial: int = 1, mser: bool = False,
          out: str | Path | None = None, image_size: Sequence[int] | None = None, batch_size: int = 128,
          device: str = "auto", trials: int = 10, progress: bool = True, amp: str = "auto", figures: int = 0,
-         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2), mser_preset: str = "auto") -> dict[str, Any]:
+         fprs: Sequence[float] = (1e-4, 1e-3, 1e-2), **mser_settings: Any) -> dict[str, Any]:
     """The dataset's whole test protocol for a trained model (ours or a reference-code state dict), with
-    verification at `fprs` and `figures` per query set (see `mcja.engine.testing.test_checkpoint`)."""
+    verification at `fprs` and `figures` per query set; `mser_settings`: mser_preset, mser_k1, mser_k2,
+    mser_lambda (see `mcja.engine.testing.test_checkpoint`)."""
     from mcja.engine.testing import test_checkpoint
 
     return test_checkpoint(checkpoint, dataset, root, trial=trial, mser=mser, out=out, image_size=image_size,
                            batch_size=batch_size, device=device, trials=trials, progress=progress, amp=amp,
-                           figures=figures, fprs=fprs, mser_preset=mser_preset)
+                           figures=figures, fprs=fprs, **mser_settings)
 
 
 def visualize_features(features: Sequence[str | Path], out: str | Path, **options: Any) -> dict[str, Any]:

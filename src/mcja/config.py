@@ -279,7 +279,7 @@ def _merge(obj: Any, raw: dict[str, Any], source: str, prefix: str) -> None:
                 raise ConfigError(f"{source}: '{dotted}' is a section; expected a mapping of its settings")
             _merge(current, value, source, prefix=f"{dotted}.")
         else:
-            setattr(obj, key, _coerce(value, hints[key], dotted, source))
+            setattr(obj, key, _coerce(_choice_word(dotted, value), hints[key], dotted, source))
 
 
 def _suggest(prefix: str, key: str, names: list[str]) -> str:
@@ -294,6 +294,21 @@ def _suggest(prefix: str, key: str, names: list[str]) -> str:
             if close:
                 return f" (did you mean '{section.name}.{close[0]}'?)"
     return f" (valid: {', '.join(names)})"
+
+
+def _choice_word(dotted: str, value: Any) -> Any:
+    """The choice word YAML read as something else (`train.amp=off` reads as false) -> that word; else `value`."""
+    options = CHOICES.get(dotted, ())
+    if any(value == o and type(value) is type(o) for o in options):
+        return value
+    words = [o for o in options if isinstance(o, str) and _yaml_scalar(o) == value
+             and type(_yaml_scalar(o)) is type(value)]
+    return words[0] if len(words) == 1 else value
+
+
+def _yaml_scalar(text: str) -> Any:
+    """What YAML makes of a bare word (off -> False, 18 -> 18, auto -> 'auto')."""
+    return yaml.safe_load(text)
 
 
 def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:

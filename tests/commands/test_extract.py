@@ -94,7 +94,7 @@ def test_checkpoint_that_is_not_a_model(gallery, tmp_path, capsys):
     torch.save({"epoch": 3, "notes": "hello"}, not_model)
     text = tmp_path / "readme.pt"
     text.write_text("just text")
-    for path, message in ((not_model, "not a checkpoint"), (text, "not a readable PyTorch checkpoint")):
+    for path, message in ((not_model, "not a checkpoint"), (text, "not a PyTorch checkpoint (a text file)")):
         assert main(["extract", "--checkpoint", str(path), "--images", str(gallery), "--out", str(tmp_path / "x.npz")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and str(path) in err

@@ -76,3 +76,28 @@ def test_visualize_feature_files_and_activation_maps(run, sysu_root, tmp_path):
     assert main(["visualize", "--checkpoint", str(run / "best.pt"), "--images", *imgs, "--out", str(cam)]) == 0
     assert Image.open(cam).size[0] > 200
     assert np.asarray(Image.open(cam)).std() > 0
+
+
+def test_visualize_says_when_it_draws_fewer_queries_than_asked(gallery, tmp_path, capsys):
+    from helpers.inference import write_feature_file
+
+    npz = write_feature_file(tmp_path / "f.npz", gallery)  # 3 infrared queries, each with its visible match
+    assert main(["visualize", str(npz), "--out", str(tmp_path / "vis"), "--figures", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "--figures 100000: only 3 queries with a true match, drawing 3" in out, out
+    ranked = [p.name for p in (tmp_path / "vis" / "figures").glob("ranked_*.png")]
+    assert len(ranked) == 6  # 3 random + 3 hardest: every query, as the note says
+    capsys.readouterr()
+    assert main(["visualize", str(npz), "--out", str(tmp_path / "vis2"), "--figures", "3"]) == 0
+    assert "--figures" not in capsys.readouterr().out  # nothing clamped, nothing said
+
+
+@pytest.mark.parametrize("short", ["pids", "paths", "modalities", "features"])
+def test_visualize_names_a_column_that_does_not_match_the_features(gallery, tmp_path, capsys, short):
+    from helpers.inference import write_feature_file
+
+    npz = write_feature_file(tmp_path / "f.npz", gallery, short=short)  # 6 images, one column 5 long
+    assert main(["visualize", str(npz), "--out", str(tmp_path / "vis")]) == 2
+    err = capsys.readouterr().err
+    column = "paths" if short == "features" else short  # short features: the first column checked is named
+    assert err.count("\n") == 1 and f"f.npz: '{column}' has shape" in err and "one entry per image" in err, err

@@ -19,6 +19,7 @@ TEST = ["test", "--checkpoint", "never-read.pt", "--dataset", "sysu", "--root", 
     (["--batch-size", "0"], ["--batch-size", "an integer >= 1, got '0'"]),
     (["--batch-size", "x"], ["--batch-size", "got 'x'"]),
     (["--trial", "12"], ["--trial", "1..10"]),
+    (["--figures", "-1"], ["--figures", "an integer >= 0, got '-1'"]),
 ])
 def test_test_verb_option_values(capsys, extra, words):
     with pytest.raises(SystemExit) as stop:
@@ -34,6 +35,7 @@ def test_test_verb_option_values(capsys, extra, words):
     (["extract", "--checkpoint", "x.pt", "--images", "d", "--out", "f.npz", "--size", "64"], ["--size", "HxW"]),
     (["make-synthetic", "--layout", "sysu", "--out", "d", "--size", "5000x64"], ["--size", "8..4096"]),
     (["test", "--checkpoint", "x.pt"], ["required", "--dataset"]),
+    (["visualize", "f.npz", "--out", "o", "--figures", "-1"], ["--figures", "an integer >= 0, got '-1'"]),
 ])
 def test_other_verbs_share_the_one_line_form(capsys, argv, words):
     with pytest.raises(SystemExit) as stop:

@@ -69,3 +69,29 @@ def test_regdb_trials_train_one_model_per_split_and_tabulate(synthetic_root, tmp
     printed = capsys.readouterr().out
     assert "2 trials" in printed
     assert "(mean of visible->thermal " in printed and ", thermal->visible " in printed  # both directions labelled
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("directory", "a directory, expected a checkpoint file (.pt)"),
+    ("text", "not a PyTorch checkpoint (a text file)"),
+    ("pickle", "a raw pickle, not a PyTorch zip checkpoint (mcja never unpickles files)"),
+])
+def test_init_from_a_file_that_is_no_checkpoint_says_what_it_is(sysu_root, tmp_path, capsys, kind, says):
+    import pickle
+    import warnings
+
+    path = tmp_path / "start.pt"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("model: resnet50\n")
+    else:
+        path.write_bytes(pickle.dumps({"state_dict": {}}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["train", "--config", "demo.yaml", "--out", str(tmp_path / "run"), "--quiet", f"data.root={sysu_root}",
+                     f"data.cache_dir={tmp_path / 'c'}", *TINY_TRAIN, f"model.init_from={path}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"mcja train: error: model.init_from={path}: {says}\n", err
+    assert not caught, [str(w.message) for w in caught]  # e.g. torch's pickle-protocol warning
+    assert not (tmp_path / "run").exists()  # refused before any run folder

@@ -61,3 +61,18 @@ def reference_features(model: MCJA, images_u8: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
     with torch.no_grad():
         return model((x - MEAN) / STD)
+
+
+def write_feature_file(path: Path, gallery: Path, short: str | None = None) -> Path:
+    """An `mcja extract`-style npz over the `gallery` fixture's images: each identity's first image visible, its
+    second infrared, features near a per-identity direction. `short` names a column written one row short."""
+    images = sorted(gallery.rglob("*.png"))
+    pids = np.array([int(p.parent.name) for p in images])
+    modalities = np.array([int(p.stem.endswith("_1")) for p in images])  # 0 visible, 1 infrared
+    rng = np.random.default_rng(0)
+    features = (np.eye(8)[pids] + 0.05 * rng.standard_normal((len(images), 8))).astype(np.float32)
+    arrays = {"features": features, "paths": np.array([str(p) for p in images]), "pids": pids, "modalities": modalities}
+    if short:
+        arrays[short] = arrays[short][:-1]
+    np.savez(path, **arrays)
+    return path

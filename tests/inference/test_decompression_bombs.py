@@ -28,7 +28,6 @@ def _bomb(path, width, height):
 SIZES = [(20000, 20000), (10000, 10000)]
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("size", SIZES, ids=["above 2x limit", "above limit"])
 def test_loader_refuses_naming_the_file(tmp_path, size):
     path = _bomb(tmp_path / "bomb.png", *size)
@@ -36,7 +35,6 @@ def test_loader_refuses_naming_the_file(tmp_path, size):
         load_rgb(path)
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("size", SIZES, ids=["above 2x limit", "above limit"])
 def test_extract_fails_or_skips_it(checkpoint, tmp_path, capsys, size):
     folder = tmp_path / "imgs"
@@ -60,3 +58,25 @@ def test_data_info_verify_names_it(tmp_path, capsys):
     assert main(["data-info", "--dataset", "folder", "--root", str(root), "--verify"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("mcja data-info: error: ") and str(bomb) in err
+
+
+def test_an_image_just_over_the_limit_is_refused_in_one_line_without_pil_s_warning(checkpoint, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """Between 1x and 2x the limit PIL only warns (and would decode): our line alone, no warning before it."""
+    import warnings
+
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    big = write_gallery(folder, ids=(5,), per_id=1)[0]  # 64 x 32 = 2048 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 2048 is just above it, below twice it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DatasetError) as err:
+            load_rgb(big)
+        code = main(["extract", "--checkpoint", str(checkpoint), "--images", str(folder), "--out",
+                     str(tmp_path / "f.npz"), "--quiet"])
+    assert str(err.value) == (f"{big}: refusing to decode a possible decompression bomb (32x64 pixels, more than "
+                              "PIL's limit of 2000)")
+    assert code == 2 and capsys.readouterr().err == f"mcja extract: error: {err.value}\n"
+    assert not caught, [str(w.message) for w in caught]

@@ -94,11 +94,46 @@ def test_not_a_checkpoint_errors_name_the_file(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     torch.save({"lr": 0.1}, tmp_path / "dict.pt")
-    cases = {"missing.pt": "no such file", "notes.txt": "not a readable PyTorch checkpoint", "list.pt": "not a checkpoint", "dict.pt": "lr"}
+    cases = {"missing.pt": "no such file", "notes.txt": "not a PyTorch checkpoint (a text file)", "list.pt": "not a checkpoint",
+             "dict.pt": "lr"}
     for name, needle in cases.items():
         with pytest.raises(CheckpointError) as err:
             load_model(tmp_path / name)
         assert str(tmp_path / name) in str(err.value) and needle in str(err.value)
+
+
+def _not_checkpoints(folder):
+    """name -> (a file or folder that is no PyTorch checkpoint, what the error must say it is)."""
+    import pickle
+
+    (folder / "run").mkdir()
+    (folder / "notes.pt").write_text("epoch: 3\n")
+    (folder / "raw.pkl").write_bytes(pickle.dumps({"w": [0.0]}))  # protocol 5: torch would warn, then fail
+    (folder / "raw2.pkl").write_bytes(pickle.dumps({"w": [0.0]}, protocol=2))
+    (folder / "empty.pt").write_bytes(b"")
+    (folder / "noise.pt").write_bytes(bytes(range(256)))
+    return {"run": "a directory, expected a checkpoint file (.pt)",
+            "notes.pt": "not a PyTorch checkpoint (a text file)",
+            "raw.pkl": "a raw pickle, not a PyTorch zip checkpoint (mcja never unpickles files)",
+            "raw2.pkl": "a raw pickle, not a PyTorch zip checkpoint (mcja never unpickles files)",
+            "empty.pt": "not a PyTorch checkpoint (an empty file)",
+            "noise.pt": "not a PyTorch checkpoint (neither a zip archive nor torch's legacy format)"}
+
+
+def test_what_a_non_checkpoint_is_is_said_without_torch_warnings(tmp_path):
+    import warnings
+
+    for name, says in _not_checkpoints(tmp_path).items():
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(CheckpointError) as err:
+            warnings.simplefilter("always")
+            load_model(tmp_path / name)
+        assert str(err.value) == f"{tmp_path / name}: {says}"
+        assert not caught, [str(w.message) for w in caught]
+
+
+def test_the_legacy_torch_format_is_still_read(tmp_path, model):
+    torch.save(model.state_dict(), tmp_path / "old.pth", _use_new_zipfile_serialization=False)
+    assert load_model(tmp_path / "old.pth").arch == model.arch
 
 
 def test_other_architecture_lists_missing_and_unexpected_keys(tmp_path):

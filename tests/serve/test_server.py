@@ -114,6 +114,30 @@ def test_cli_serves_until_stopped(index_dir: Path, tmp_path: Path, monkeypatch) 
     assert result["rc"] == 0
 
 
+def test_cli_refuses_a_port_out_of_range_before_loading_anything(index_dir: Path, capsys, monkeypatch) -> None:
+    def no_model(*args, **kwargs):
+        raise AssertionError("the index and model were loaded before the port was checked")
+
+    monkeypatch.setattr("mcja.serve.service.SearchService", no_model)
+    assert main(["serve", str(index_dir), "--port", "70000"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--port 70000: expected 0..65535" in err, err
+
+
+def test_cli_refuses_a_port_in_use_without_printing_a_url(index_dir: Path, capsys) -> None:
+    """Another program holds the port: one line naming it, exit 2, and no URL that would point at that program."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert main(["serve", str(index_dir), "--port", str(port), "--device", "cpu"]) == 2
+    out, err = capsys.readouterr()
+    assert "http://" not in out + err, out
+    assert err.count("\n") == 1 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in err and "in use" in err, err
+
+
 def test_concurrent_searches_with_mixed_options_equal_single_ones(service, tmp_path: Path) -> None:
     """Queries batched into one forward and one index call per option set rank as they would alone."""
     from mcja.data.images import load_rgb

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 
 from mcja.input_size import DEFAULT_IMAGE_SIZE, IMAGE_SIDE
 
@@ -35,6 +36,24 @@ def add_amp_option(p: argparse.ArgumentParser) -> None:
                    help="numerics of the forward pass: auto = bf16 autocast on CUDA and on CPUs with native bf16 "
                         "instructions (AVX512-BF16/AMX), float32 elsewhere; off = float32 everywhere (default auto)")
 
+
+
+def add_mser_options(p: argparse.ArgumentParser, flag: str, auto: str) -> None:
+    """--mser-preset, --mser-k1, --mser-k2, --mser-lambda: MSER's parameters with `flag` (--mser, --rerank); `auto`
+    says what the default preset is. Ranges as the config's eval.mser_* keys."""
+    p.add_argument("--mser-preset", default=None, metavar="NAME",
+                   help=f"with {flag}: MSER's parameters, auto = {auto} (default), or a dataset's preset by name "
+                        "(the names and values: README, Configuration)")
+    p.add_argument("--mser-k1", type=int_range(1), default=None, metavar="K", help=f"with {flag}: k1 (neighbours) over the preset's")
+    p.add_argument("--mser-k2", type=int_range(1), default=None, metavar="K", help=f"with {flag}: k2 (query expansion) over the preset's")
+    p.add_argument("--mser-lambda", type=float_range(0, 1), default=None, metavar="L",
+                   help=f"with {flag}: lambda (weight of the original distance, 0..1) over the preset's")
+
+
+def mser_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of the add_mser_options options, as the API's keywords."""
+    return {"mser_preset": args.mser_preset, "mser_k1": args.mser_k1, "mser_k2": args.mser_k2,
+            "mser_lambda": args.mser_lambda}
 
 
 def size_help(what: str) -> str:
@@ -68,6 +87,21 @@ def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if value < minimum or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+def float_range(minimum: float, maximum: float) -> Callable[[str], float]:
+    """argparse type for a number in minimum..maximum."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not minimum <= value <= maximum:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected a number {minimum:g}..{maximum:g}, got {text!r}")
         return value
 
     return parse

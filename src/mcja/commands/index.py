@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from mcja.commands.common import add_verb, model_size, size_help
+from mcja.commands.common import add_mser_options, add_verb, model_size, mser_options, size_help
 
 EXAMPLES = """
   mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--modality", default=None, help="only gallery images of this modality (visible, infrared)")
     s.add_argument("--camera", type=int, nargs="+", default=None, help="only gallery images of these cameras")
     s.add_argument("--rerank", action="store_true", help="MSER re-ranking over the union of the top candidates")
+    add_mser_options(s, "--rerank", "RegDB's, neighbours from all items")
     s.add_argument("--size", type=model_size, default=None, help="input HxW (must be the index's)")
     _extract_options(s, chunked=False)
     s.set_defaults(func=_search)
@@ -118,7 +119,8 @@ def _search(args: argparse.Namespace) -> int:
 
     r = api.index_search(args.index, args.query, args.out, checkpoint=args.checkpoint, top_k=args.top_k,
                          modality=args.modality, camera=args.camera, rerank=args.rerank, batch_size=args.batch_size,
-                         image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+                         image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
+                         **mser_options(args))
     for line in r["skipped"]:
         print(f"mcja index search: warning: skipped {line}", file=sys.stderr)
     for q in r["queries"]:

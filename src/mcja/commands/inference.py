@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, size_help, trial_number
+from mcja.commands.common import add_amp_option, add_mser_options, add_verb, model_size, mser_options, size_help, trial_number
 from mcja.data.registry import DATASET_NAMES
 
 EXTRACT_EXAMPLES = """
@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query", nargs="+", required=True, help="query image(s), or folders of them")
     p.add_argument("--gallery", required=True, help="the gallery folder (searched recursively)")
     p.add_argument("--top-k", type=int, default=10, help="results per query (default 10)")
-    p.add_argument("--rerank", action="store_true", help="MSER k-reciprocal re-ranking (RegDB settings, no masking)")
+    p.add_argument("--rerank", action="store_true", help="MSER k-reciprocal re-ranking (default: RegDB settings, no masking)")
+    add_mser_options(p, "--rerank", "RegDB's, neighbours from all items")
     p.add_argument("--out", required=True, help="folder for results.json, the PNGs and the gallery feature cache")
     p.set_defaults(func=_search)
 
@@ -111,7 +112,7 @@ def _search(args: argparse.Namespace) -> int:
     from mcja import api
 
     r = api.search(args.checkpoint, args.query, args.gallery, args.out, top_k=args.top_k, rerank=args.rerank,
-                   **_common(args))
+                   **_common(args), **mser_options(args))
     _warn_skipped("search", r["skipped"])
     print(f"gallery features: {r['gallery_features']} ({r['gallery']})")
     for q in r["queries"]:

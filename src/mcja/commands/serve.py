@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                  EXAMPLES)
     p.add_argument("index", help="the index folder (from `mcja index build`)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port, 0..65535 (default 8000; 0: a free one)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--token-file", default=None, help="file holding a bearer token; required with a non-local --host")
     p.add_argument("--checkpoint", default=None, help="the index's checkpoint if it moved (checked by sha256)")
@@ -42,6 +42,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _announce(s: dict) -> None:
-    """The one line saying what is served where, before the server starts."""
+    """The one line saying what is served where: once the port is bound and the model loaded."""
     print(f"mcja serve: {s['images']} images, model on {s['device']}; {s['url']} (API docs at /docs)"
           + (", token required" if s["token"] else ""))

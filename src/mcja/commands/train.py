@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 
-from mcja.commands.common import add_amp_option, add_verb, model_size, positive_int, size_help, trial_list, trial_number
+from mcja.commands.common import (
+    add_amp_option,
+    add_mser_options,
+    add_verb,
+    int_range,
+    model_size,
+    mser_options,
+    positive_int,
+    size_help,
+    trial_list,
+    trial_number,
+)
 from mcja.data.registry import DATASET_NAMES
 from mcja.errors import ConfigError
 
@@ -38,16 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="the dataset folder, in its published layout")
     p.add_argument("--trial", type=trial_number, default=1, help="RegDB split (1..10)")
     p.add_argument("--mser", action="store_true", help="also report MSER re-ranked figures (separately)")
-    p.add_argument("--mser-preset", default="auto", metavar="NAME",
-                   help="MSER's parameters: auto = the dataset's own (default), or another dataset's preset by name "
-                        "(the names and values: README, Configuration)")
+    add_mser_options(p, "--mser", "the dataset's own; what the checkpoint was trained with does not apply")
     p.add_argument("--out", default=None, help="folder for results.md / results.json (default: beside the checkpoint)")
     p.add_argument("--size", type=model_size, default=None, help=size_help("image size HxW"))
     p.add_argument("--batch-size", type=positive_int, default=128, help="images per forward pass (default 128)")
     p.add_argument("--trials", type=trial_number, default=10, help="SYSU-MM01 / LLCM gallery trials, 1..10 (default 10)")
     p.add_argument("--device", default="auto")
     add_amp_option(p)
-    p.add_argument("--figures", type=int, nargs="?", const=5, default=0, metavar="N",
+    p.add_argument("--figures", type=int_range(0), nargs="?", const=5, default=0, metavar="N",
                    help="also draw figures beside results.md: ranked lists of N random and N hardest queries "
                         "(default 5), CMC, similarity histograms, ROC, t-SNE, activation maps")
     p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
@@ -88,10 +97,12 @@ def _test(args: argparse.Namespace) -> int:
     results = api.test(args.checkpoint, args.dataset, args.root, trial=args.trial, mser=args.mser, out=args.out,
                        image_size=args.size, batch_size=args.batch_size, device=args.device, trials=args.trials,
                        progress=not args.quiet, amp=args.amp, figures=args.figures, fprs=args.fpr,
-                       mser_preset=args.mser_preset)
+                       **mser_options(args))
     print_results(results)
     print_verification(results["verification"])
     for path in results["figures"][:1]:
         print(f"figures      {path.parent} ({len(results['figures'])} files, linked from results.md)")
+    for note in results["notes"]:
+        print(f"note         {note}")
     print(f"\nresults written to {' and '.join(results['written'])}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mcja.commands.common import add_verb, model_size
+from mcja.commands.common import add_verb, int_range, model_size
 from mcja.errors import ConfigError
 
 EXAMPLES = """
@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                  EXAMPLES)
     p.add_argument("features", nargs="*", metavar="FEATURES.npz", help="`mcja extract` outputs (both modalities in all)")
     p.add_argument("--out", required=True, help="a folder for results.md + figures/, or the PNG of activation maps")
-    p.add_argument("--figures", type=int, default=5, metavar="N", help="ranked lists of N random and N hardest queries")
+    p.add_argument("--figures", type=int_range(0), default=5, metavar="N",
+                   help="ranked lists of N random and N hardest queries (default 5; 0: verification only)")
     p.add_argument("--fpr", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2], metavar="F",
                    help="verification: the false positive rates to report TPR and threshold at")
     p.add_argument("--checkpoint", help="with --images: draw activation maps of these images")
@@ -47,4 +48,6 @@ def _visualize(args: argparse.Namespace) -> int:
     print_results({"label": "infrared->visible", "plain": out["plain"]})
     print_verification(out["verification"])
     print(f"report       {out['out'] / 'results.md'} ({len(out['figures'])} figures)")
+    for note in out["notes"]:
+        print(f"note         {note}")
     return 0

@@ -7,6 +7,7 @@ from their own value range; PIL's own conversion would clip them to solid white.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -19,7 +20,10 @@ WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open an image as RGB (infrared files too); a missing or corrupt file raises DatasetError naming it."""
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL warns of an image between 1x and 2x its limit: _refuse_huge refuses it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)  # the header only: the size is known before any pixel is decoded
+        with img:
             _refuse_huge(img, path)
             img.load()
             return to_8bit(img).convert("RGB") if img.mode in WIDE_MODES else img.convert("RGB")

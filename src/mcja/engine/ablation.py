@@ -64,13 +64,18 @@ def variant_config(config: str | Path, path: Path, overrides: Sequence[str], nam
 def run_variant(cfg: Config, run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[str, Any]:
     """A finished variant's results, resuming or starting its run as needed."""
     from mcja.engine.run import resume_config, train
+    from mcja.engine.trainer import TrainingInterrupted
     from mcja.evaluation.report import read_results
 
     if (run_dir / "results.json").exists():
         return read_results(run_dir)
-    if (run_dir / "last.pt").exists():  # interrupted earlier: continue where it stopped
-        return train(resume_config(run_dir, list(overrides)), resume=run_dir, progress=progress).results
-    return train(cfg, run_dir=run_dir, progress=progress).results
+    try:
+        if (run_dir / "last.pt").exists():  # interrupted earlier: continue where it stopped
+            return train(resume_config(run_dir, list(overrides)), resume=run_dir, progress=progress).results
+        return train(cfg, run_dir=run_dir, progress=progress).results
+    except TrainingInterrupted as stop:  # `mcja train --resume` would finish this variant but not the study
+        raise stop.resumed_by("the same `mcja ablate` command (finished variants are kept, this one continues "
+                              "from its last.pt)") from None
 
 
 def run_ablation(config: str | Path, variants: str | Sequence[str] = "all", overrides: Sequence[str] = (),

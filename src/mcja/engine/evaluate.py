@@ -11,7 +11,7 @@ from mcja.config import EvalConfig
 from mcja.engine.eval_data import EvalData
 from mcja.engine.features import extract_features
 from mcja.engine.runtime import Runtime
-from mcja.evaluation import MSER_PRESETS, MserParams, ProtocolRun, find_protocol, run_protocol
+from mcja.evaluation import MserParams, ProtocolRun, choose_mser, find_protocol, run_protocol
 
 
 def evaluate_model(model: torch.nn.Module, data: EvalData, rt: Runtime, batch_size: int = 128,
@@ -45,7 +45,5 @@ def selection_score(results: dict[str, Any]) -> float:
 def mser_settings(cfg: EvalConfig, protocol_name: str) -> MserParams:
     """MSER's parameters for a protocol: `eval.mser_preset` (auto: the protocol's own), then any of
     `eval.mser_k1`, `eval.mser_k2`, `eval.mser_lambda` that are set."""
-    params = find_protocol(protocol_name).mser if cfg.mser_preset == "auto" else MSER_PRESETS[cfg.mser_preset]
-    given = {"k1": cfg.mser_k1 or None, "k2": cfg.mser_k2 or None,
-             "lambda_value": cfg.mser_lambda if cfg.mser_lambda >= 0 else None}
-    return replace(params, **{k: v for k, v in given.items() if v is not None})
+    return choose_mser(cfg.mser_preset, cfg.mser_k1 or None, cfg.mser_k2 or None,
+                       cfg.mser_lambda if cfg.mser_lambda >= 0 else None, auto=find_protocol(protocol_name).mser)

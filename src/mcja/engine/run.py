@@ -71,15 +71,17 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: str | Path | N
 
 def resume_config(run_dir: str | Path | Checkpoint, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config a run was started with (from its `last.pt`, or that file already read), with `key=value`
-    overrides applied; keys that would change what the checkpoint holds are refused."""
+    overrides applied; overrides that would change what the checkpoint holds are refused (ones repeating its
+    value, as a rerun `mcja ablate` gives them, pass)."""
     ckpt = run_dir if isinstance(run_dir, Checkpoint) else load_training_state(Path(run_dir) / "last.pt")
     cfg = config_from_dict(ckpt.content["config"], source=str(ckpt.path))
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if key.startswith(FIXED_ON_RESUME):
+        before = cfg.to_dict()
+        apply_override(cfg, item)
+        if key.startswith(FIXED_ON_RESUME) and config_changes(before, cfg.to_dict()):
             raise ConfigError(f"{item}: '{key}' cannot change when resuming {ckpt.path.parent} (the checkpoint was "
                               f"trained with it); start a new run instead")
-        apply_override(cfg, item)
     return cfg
 
 
@@ -136,7 +138,7 @@ def _resume(trainer: Trainer, ckpt: Checkpoint, logger: RunLogger) -> None:
     logger.log({"kind": "resume", "epoch": state.epoch, "global_step": state.global_step, "changed": changes})
     said = f" with {', '.join(f'{k} {a} -> {b}' for k, (a, b) in changes.items())}" if changes else ""
     kept = f"; dropped {dropped} log records written after that checkpoint" if dropped else ""
-    logger.echo(f"resumed {ckpt.path.parent} after epoch {state.epoch}, step {state.step}{said}{kept}")
+    logger.echo(f"resumed {ckpt.path.parent} {state.where()}{said}{kept}")
 
 
 def final_evaluation(cfg: Config, dataset: VIDataset, run_dir: Path, rt: Runtime, progress: bool) -> dict[str, Any]:

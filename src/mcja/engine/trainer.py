@@ -31,7 +31,16 @@ from mcja.models.reader import Checkpoint
 
 
 class TrainingInterrupted(Interrupted):
-    """Ctrl-C / SIGTERM: the state was saved and the run can be resumed."""
+    """Ctrl-C / SIGTERM: the state was saved and the run can be resumed (`resume`: the command that does it)."""
+
+    def __init__(self, stopped: str, run_dir: Path, resume: str | None = None):
+        self.stopped, self.run_dir = stopped, run_dir
+        self.resume = resume or f"mcja train --resume {run_dir}"
+        super().__init__(f"{stopped}. Resume with: {self.resume}")
+
+    def resumed_by(self, command: str) -> TrainingInterrupted:
+        """The same stop, resumed by another command (e.g. the `mcja ablate` that trained this run)."""
+        return TrainingInterrupted(self.stopped, self.run_dir, command)
 
 
 class NonFiniteLoss(MCJAError):
@@ -48,6 +57,13 @@ class TrainState:
     best_score: float = -1.0
     best_epoch: int = -1
     elapsed: float = 0.0  # training seconds, summed over resumed sessions
+
+    def where(self) -> str:
+        """Where training stands, as the stop and resume messages both say it: 'at epoch 2, step 5' (epoch 2 after
+        its 5th step), 'after epoch 1' or 'at the start'."""
+        if self.step:
+            return f"at epoch {self.epoch + 1}, step {self.step}"
+        return f"after epoch {self.epoch}" if self.epoch else "at the start"
 
 
 @dataclass
@@ -193,10 +209,8 @@ class Trainer:
                 bar.close()
                 self.state.elapsed += time.perf_counter() - began
                 self.save()
-                raise TrainingInterrupted(
-                    f"stopped at epoch {epoch + 1}, step {step + 1}; state saved to {self.run_dir / 'last.pt'}. "
-                    f"Resume with: mcja train --resume {self.run_dir}"
-                )
+                raise TrainingInterrupted(f"stopped {self.state.where()}; state saved to {self.run_dir / 'last.pt'}",
+                                          self.run_dir)
         bar.close()
         took = time.perf_counter() - began
         self.state.elapsed += took

@@ -17,7 +17,7 @@ from mcja.evaluation.evaluate import (
 from mcja.evaluation.figures import cmc_plot
 from mcja.evaluation.llcm import evaluate_llcm, llcm_protocol, llcm_trial_gallery
 from mcja.evaluation.metrics import cosine_distance, query_stats, rank_metrics
-from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, mser_rerank
+from mcja.evaluation.mser import MSER_PRESETS, MserParams, MserReranker, choose_mser, mser_rerank, refuse_unused_mser
 from mcja.evaluation.protocols import PROTOCOLS, Protocol, ProtocolRun, find_protocol, run_protocol
 from mcja.evaluation.regdb import evaluate_regdb, regdb_protocol, regdb_summary
 from mcja.evaluation.report import read_results, results_json, results_table, write_report, write_results
@@ -60,6 +60,8 @@ __all__ = [
     "mean_over_trials",
     "mean_std_over_trials",
     "mser_rerank",
+    "choose_mser",
+    "refuse_unused_mser",
     "pair_distance",
     "pair_protocol",
     "find_protocol",

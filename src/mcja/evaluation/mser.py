@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mcja.errors import ConfigError
 from mcja.evaluation._arrays import as_views
 from mcja.evaluation.metrics import pairwise_dot
 
@@ -66,6 +67,30 @@ MSER_PRESETS: dict[str, MserParams] = {
     "regdb": MserParams(k1=50, k2=10, lambda_value=0.2, neighbours="all"),
     "llcm": MserParams(),
 }
+
+
+def choose_mser(preset: str | None = None, k1: int | None = None, k2: int | None = None,
+                lambda_value: float | None = None, auto: MserParams = MserParams()) -> MserParams:
+    """A preset by name (None or 'auto': `auto`, e.g. a protocol's own) with any of k1, k2, lambda given over it;
+    ConfigError naming a bad name or value (k1, k2 >= 1; lambda 0..1)."""
+    if preset not in (None, "auto", *MSER_PRESETS):
+        raise ConfigError(f"--mser-preset {preset!r}: expected one of auto, {', '.join(MSER_PRESETS)}")
+    for option, value, low, high in (("--mser-k1", k1, 1, None), ("--mser-k2", k2, 1, None),
+                                     ("--mser-lambda", lambda_value, 0, 1)):
+        if value is not None and not (low <= value and (high is None or value <= high)):
+            raise ConfigError(f"{option} {value}: expected {f'{low}..{high}' if high is not None else f'>= {low}'}")
+    given = {"k1": k1, "k2": k2, "lambda_value": lambda_value}
+    return replace(auto if preset in (None, "auto") else MSER_PRESETS[preset],
+                   **{k: v for k, v in given.items() if v is not None})
+
+
+def refuse_unused_mser(flag: str, preset: str | None = None, k1: int | None = None, k2: int | None = None,
+                       lambda_value: float | None = None) -> None:
+    """ConfigError when MSER's parameters are given but re-ranking (`flag`) is off: they would change nothing."""
+    given = [name for name, v in (("--mser-preset", None if preset == "auto" else preset), ("--mser-k1", k1),
+                                  ("--mser-k2", k2), ("--mser-lambda", lambda_value)) if v is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: MSER's parameters apply only with {flag}")
 
 
 def resolve_mser(rerank: str | None, params: dict[str, Any], preset: MserParams = MserParams()) -> MserParams | None:

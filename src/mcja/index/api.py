@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from mcja.errors import ConfigError
 from mcja.index.gallery import GalleryIndex
-from mcja.index.search import search_to_folder
+from mcja.index.search import rerank_params, search_to_folder
 from mcja.inference.sources import find_images, image_labels, list_file_images
 
 
@@ -102,13 +102,16 @@ def search_index(index_dir: str | os.PathLike, queries: Sequence[str | os.PathLi
                  checkpoint: str | os.PathLike | None = None, top_k: int = 10, modality: str | None = None,
                  camera: Sequence[int] | None = None, rerank: bool = False, batch_size: int = 64,
                  image_size: Sequence[int] | None = None, device: str | None = None, skip_bad: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
-    """Search query images in an index (with its own checkpoint unless another, refused if different, is given)."""
+                 progress: bool = True, mser_preset: str | None = None, mser_k1: int | None = None,
+                 mser_k2: int | None = None, mser_lambda: float | None = None) -> dict[str, Any]:
+    """Search query images in an index (with its own checkpoint unless another, refused if different, is given);
+    the mser_* keywords as in `GalleryIndex.search`."""
+    params = rerank_params(rerank, mser_preset, mser_k1, mser_k2, mser_lambda)  # bad values fail before any work
     probe = GalleryIndex.open(index_dir)
     ckpt = checkpoint or probe.identity["checkpoint"]
     probe.close()
     index = GalleryIndex.open(index_dir, ckpt, device=device, batch_size=batch_size, image_size=image_size)
-    return search_to_folder(index, queries, out, top_k, modality, camera, rerank, skip_bad, progress,
+    return search_to_folder(index, queries, out, top_k, modality, camera, params or False, skip_bad, progress,
                             extra={"checkpoint": str(ckpt)})
 
 

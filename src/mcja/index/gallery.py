@@ -215,13 +215,18 @@ class GalleryIndex:
         return found.features, found.kept, found.skipped
 
     def search(self, queries: Any, top_k: int = 10, modality: str | int | None = None,
-               camera: int | Sequence[int] | None = None, rerank: bool = False) -> list[list[dict[str, Any]]]:
-        """Ranked results per query (images, or features [Q, D]): dicts with id, path, score, pid, camera, modality."""
-        from mcja.index.search import search_features
+               camera: int | Sequence[int] | None = None, rerank: bool = False, mser_preset: str | None = None,
+               mser_k1: int | None = None, mser_k2: int | None = None, mser_lambda: float | None = None
+               ) -> list[list[dict[str, Any]]]:
+        """Ranked results per query (images, or features [Q, D]): dicts with id, path, score, pid, camera, modality.
+        With `rerank`, MSER's parameters are `mser_preset` (default RegDB's, neighbours from all items; or sysu,
+        llcm) with any of `mser_k1`, `mser_k2`, `mser_lambda` over it."""
+        from mcja.index.search import rerank_params, search_features
 
+        params = rerank_params(rerank, mser_preset, mser_k1, mser_k2, mser_lambda)  # bad values fail before work
         feats = queries if isinstance(queries, (np.ndarray, torch.Tensor)) else self.embed(queries)[0]
         return search_features(self, torch.as_tensor(np.asarray(feats), dtype=torch.float32), top_k, modality,
-                               camera, rerank)
+                               camera, params or False)
 
     def allowed_ids(self, modality: str | int | None, camera: int | Sequence[int] | None) -> np.ndarray | None:
         """Ids passing the filters (None when there is no filter)."""

@@ -1,8 +1,9 @@
 """Searching an index: top-k by cosine (FAISS or exact), filters by modality / camera, MSER re-ranking over the
 union of the queries' top candidates, and the ranked JSON + contact sheets that `mcja search` writes.
 
-Re-ranking: each query's top RERANK_CANDIDATES (at least top-k) are gathered, and MSER (`RERANK`: RegDB's preset,
-neighbours from all items, which suits any gallery) runs on the queries + that union, with the
+Re-ranking: each query's top RERANK_CANDIDATES (at least top-k) are gathered, and MSER (by default `RERANK`: RegDB's
+preset, neighbours from all items, which suits any gallery; `rerank_params` picks others) runs on the queries + that
+union, with the
 gallery's MSER views when the index has them; its cost grows with queries x candidates, not with the archive.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from mcja.errors import ConfigError
-from mcja.evaluation import MSER_PRESETS, mser_rerank
+from mcja.evaluation import MSER_PRESETS, MserParams, choose_mser, mser_rerank, refuse_unused_mser
 from mcja.inference.sources import find_images, pid_from_path
 from mcja.utils.io import atomic_write_json
 from mcja.visualize.pictures import save_ranked_list
@@ -30,17 +31,28 @@ RERANK = MSER_PRESETS["regdb"]  # no query-side masking: an archive is not a ben
 RESULTS_NAME = "results.json"
 
 
+def rerank_params(rerank: bool, preset: str | None = None, k1: int | None = None, k2: int | None = None,
+                  lambda_value: float | None = None) -> MserParams | None:
+    """None without `rerank`, else MSER's parameters: `preset` (None or 'auto': RERANK) with any of k1, k2, lambda
+    over it. Parameters without `rerank` are refused: they would change nothing."""
+    if not rerank:
+        refuse_unused_mser("--rerank", preset, k1, k2, lambda_value)
+        return None
+    return choose_mser(preset, k1, k2, lambda_value, auto=RERANK)
+
+
 def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality: str | int | None = None,
-                    camera: int | Sequence[int] | None = None, rerank: bool = False) -> list[list[dict[str, Any]]]:
+                    camera: int | Sequence[int] | None = None, rerank: bool | MserParams = False
+                    ) -> list[list[dict[str, Any]]]:
     """Ranked hits per query feature [Q, D]: dicts with id, path, score (cosine, or 1 - MSER distance with a
-    `cosine` beside it), pid, camera, modality."""
+    `cosine` beside it), pid, camera, modality. `rerank`: True (RERANK's parameters) or MserParams."""
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     allowed = index.allowed_ids(modality, camera)
     fetch = max(int(top_k), RERANK_CANDIDATES) if rerank else int(top_k)
     scores, found = index.run_search(q.numpy(), fetch, allowed)
     if rerank:
-        scores, found, cosine = _rerank(index, q, found, int(top_k))
+        scores, found, cosine = _rerank(index, q, found, int(top_k), _params(rerank))
     else:
         cosine = None
     meta = index.store.describe(np.unique(found[found >= 0]).tolist())
@@ -58,7 +70,12 @@ def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality
     return out
 
 
-def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int
+def _params(rerank: bool | MserParams) -> MserParams:
+    """The MSER parameters a truthy `rerank` stands for."""
+    return rerank if isinstance(rerank, MserParams) else RERANK
+
+
+def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int, params: MserParams = RERANK
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(1 - MSER distance, ids, cosine) [Q, k] over the union of the queries' candidates."""
     union = np.unique(found[found >= 0])
@@ -66,7 +83,7 @@ def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int
         return np.full((len(q), k), -np.inf), np.full((len(q), k), -1), np.full((len(q), k), -np.inf)
     ids, rows = index.id_rows()
     gallery = torch.from_numpy(index.feats.take(rows[np.searchsorted(ids, union)], view=None)).transpose(0, 1)
-    dist = mser_rerank(q[None], gallery, **RERANK.as_kwargs()).numpy()
+    dist = mser_rerank(q[None], gallery, **params.as_kwargs()).numpy()
     cosine = (q @ gallery[0].T).numpy()
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
     pad = max(0, k - order.shape[1])
@@ -74,11 +91,11 @@ def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int
     return pick(1.0 - dist, -np.inf), pick(np.broadcast_to(union, dist.shape), -1), pick(cosine, -np.inf)
 
 
-def score_name(rerank: bool) -> str:
-    """What the `score` of a result means."""
+def score_name(rerank: bool | MserParams) -> str:
+    """What the `score` of a result means (with the MSER parameters used)."""
     if not rerank:
         return "cosine similarity"
-    return f"1 - MSER re-ranked distance ({RERANK.describe()})"
+    return f"1 - MSER re-ranked distance ({_params(rerank).describe()})"
 
 
 def expand_queries(queries: Sequence[str | os.PathLike], exclude: Path | None = None) -> list[str]:
@@ -122,7 +139,7 @@ def query_entry(index: int, path: str, hits: list[dict[str, Any]], out_dir: Path
 
 def search_to_folder(index: "GalleryIndex", queries: Sequence[str | os.PathLike], out: str | os.PathLike,
                      top_k: int = 10, modality: str | None = None, camera: Sequence[int] | None = None,
-                     rerank: bool = False, skip_bad: bool = False, progress: bool = True,
+                     rerank: bool | MserParams = False, skip_bad: bool = False, progress: bool = True,
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Search `queries` (images or folders) in an index; writes out/results.json and one contact sheet per query."""
     start = time.perf_counter()
@@ -134,7 +151,7 @@ def search_to_folder(index: "GalleryIndex", queries: Sequence[str | os.PathLike]
 
 def write_results(index: "GalleryIndex", paths: list[str], embedded: tuple[torch.Tensor, list[int], list[str]],
                   out_dir: Path, top_k: int = 10, modality: str | None = None, camera: Sequence[int] | None = None,
-                  rerank: bool = False, extra: dict[str, Any] | None = None, start: float | None = None
+                  rerank: bool | MserParams = False, extra: dict[str, Any] | None = None, start: float | None = None
                   ) -> dict[str, Any]:
     """Rank the embedded queries (features, kept indices, skipped reasons) and write results.json + sheets."""
     if int(top_k) < 1:

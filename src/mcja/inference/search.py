@@ -36,13 +36,19 @@ def search_gallery(
     skip_bad: bool = False,
     progress: bool = True,
     amp: str = "auto",
+    mser_preset: str | None = None,
+    mser_k1: int | None = None,
+    mser_k2: int | None = None,
+    mser_lambda: float | None = None,
 ) -> dict[str, Any]:
     """Rank the images below `gallery` for each query image (or folder of them); writes `out/results.json` and
-    one contact-sheet PNG per query, and returns what the JSON holds (`amp`: as in FeatureExtractor)."""
-    from mcja.index.search import expand_queries, write_results
+    one contact-sheet PNG per query, and returns what the JSON holds (`amp`: as in FeatureExtractor; the mser_*
+    keywords as in `GalleryIndex.search`)."""
+    from mcja.index.search import expand_queries, rerank_params, write_results
 
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
+    params = rerank_params(rerank, mser_preset, mser_k1, mser_k2, mser_lambda)
     start = time.perf_counter()
     out_dir = ensure_writable_dir(out, "--out")  # before any work
     root = Path(gallery).expanduser().absolute()
@@ -56,7 +62,7 @@ def search_gallery(
     note = f"computed {counts['extracted']}" if counts["extracted"] else f"reused cache ({len(index)} images)"
     extra = {"checkpoint": str(checkpoint), "gallery": str(root), "gallery_features": note,
              "skipped": index.store.errors()}
-    return write_results(index, query_paths, embedded, out_dir, top_k, rerank=rerank, extra=extra, start=start)
+    return write_results(index, query_paths, embedded, out_dir, top_k, rerank=params or False, extra=extra, start=start)
 
 
 def _gallery_index(folder: Path, checkpoint: str | os.PathLike, root: Path, rerank: bool, **options: Any) -> Any:

@@ -18,7 +18,10 @@ CONTEXT_PARTS = (".mask_conv.", ".context_conv.")  # MDA weights whose shape dep
 
 def init_from_checkpoint(model: MCJA, path: str | os.PathLike, reset_mda: bool = False) -> list[str]:
     """Copy a trained model's weights into `model` (built for the new data); returns lines for the console."""
-    source = load_model(path)  # our reader: checks the file and builds its architecture (never unpickles)
+    try:
+        source = load_model(path)  # our reader: checks the file and builds its architecture (never unpickles)
+    except CheckpointError as err:  # its line starts with the path: say which setting gave it
+        raise CheckpointError(f"model.init_from={err}") from None
     src, new = source.arch, model.arch
     for key, setting in (("depth", "model.depth"), ("mda_layers", "model.mda_layers")):
         if src[key] != new[key]:

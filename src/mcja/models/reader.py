@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from mcja.errors import CheckpointError
 from mcja.input_size import DEFAULT_IMAGE_SIZE, checked_size
 
 FORMAT = "mcja-checkpoint"  # the `format` entry of the files `mcja` writes
+# how a legacy (pre-zip) torch.save file begins: pickle PROTO 2, then torch's magic number as a 10-byte LONG1
+_LEGACY_HEAD = b"\x80\x02\x8a\x0a" + torch.serialization.MAGIC_NUMBER.to_bytes(10, "little")
 _UNSUPPORTED_GLOBAL = re.compile(r"unsupported global:? (?:GLOBAL )?([\w.]+)", re.IGNORECASE)
 
 
@@ -69,14 +72,48 @@ def resolve_image_size(checkpoint: str | os.PathLike | Checkpoint | None,
 def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """The content of a `torch.save` file (zip or legacy format), weights-only; errors are one-line CheckpointErrors."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    is_zip = _check_kind(path)
     try:
-        with torch.serialization.safe_globals(_allowed_globals()):
+        with torch.serialization.safe_globals(_allowed_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's advice about pickle protocols: the error below says it all
             # zip files are memory-mapped (tensors are paged in when used); the legacy format cannot be
-            return torch.load(path, map_location=map_location, weights_only=True, mmap=zipfile.is_zipfile(path))
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=is_zip)
     except Exception as err:  # torch raises many types (pickle, zip, runtime) for a bad file
         raise CheckpointError(_reason(path, err)) from None
+
+
+def _check_kind(path: Path) -> bool:
+    """True for a zip file, False for torch's legacy format; CheckpointError saying what the file is otherwise."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a directory, expected a checkpoint file (.pt)")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file, expected a checkpoint file (.pt)")
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(_LEGACY_HEAD):
+        return False
+    if not head:
+        what = "an empty file"
+    elif head[:1] == b"\x80":  # a pickle's PROTO opcode, without torch's legacy magic number
+        raise CheckpointError(f"{path}: a raw pickle, not a PyTorch zip checkpoint (mcja never unpickles files)")
+    elif b"\0" not in head and _is_text(head):
+        what = "a text file"
+    else:
+        what = "neither a zip archive nor torch's legacy format"
+    raise CheckpointError(f"{path}: not a PyTorch checkpoint ({what})")
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether the first bytes of a file read as UTF-8 text (a multi-byte character may be cut at the end)."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start >= len(head) - 3
+    return True
 
 
 def _reason(path: Path, err: Exception) -> str:

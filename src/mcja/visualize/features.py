@@ -30,7 +30,15 @@ def read_feature_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise DatasetError(f"{path}: needs {', '.join(NEEDED)} (missing {', '.join(missing)}); extract a dataset "
                            "split or a folder/CSV whose ids and modalities are known")
     feats = arrays["features"]
-    arrays["features"] = feats[0] if feats.ndim == 3 else feats  # view 0: the image itself
+    if feats.ndim not in (2, 3):
+        raise DatasetError(f"{path}: 'features' has shape {list(feats.shape)}, expected [images, dim] or "
+                           "[views, images, dim]")
+    arrays["features"] = feats = feats[0] if feats.ndim == 3 else feats  # view 0: the image itself
+    for key in (*NEEDED[1:], "cameras"):  # one entry per image in every column, or nothing lines up
+        column = arrays.get(key)
+        if column is not None and (column.ndim != 1 or len(column) != len(feats)):
+            raise DatasetError(f"{path}: '{key}' has shape {list(column.shape)}, expected one entry per image "
+                               f"({len(feats)}, as 'features')")
     if "cameras" not in arrays:  # unknown cameras: one per modality, so no cross-modality pair is excluded
         arrays["cameras"] = arrays["modalities"] + 1
     return arrays

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from mcja.errors import MCJAError
+from mcja.errors import ConfigError, MCJAError
 from mcja.evaluation import PROTOCOLS, pair_distance
 from mcja.evaluation.figures import cmc_plot, roc_plot, similarity_histograms, tsne_plot
 from mcja.evaluation.verification import TARGET_FPRS, verification, verification_json, verification_table
@@ -87,10 +87,13 @@ def write_figures(out_dir: Path, ir_feats: torch.Tensor, ir: Columns, vis_feats:
     except MCJAError as err:  # scikit-learn is optional: the other figures still get written
         notes.append(f"t-SNE left out: {err}")
     dists = distances(ir_feats, vis_feats, protocol, mser="mser" in results)
+    stats_ap = pair_ap(dists["plain"], ir, vis)
+    matched = int(stats_ap[1].sum())  # the queries a ranked list can show: those with a true match
+    if n > matched:
+        notes.append(f"--figures {n}: only {matched} queries with a true match, drawing {matched}")
     for path in protocol_ranked_lists(fig_dir, dists, ir, vis, n=n, seed=seed):
         links.append((f"ranked list, {path.stem.split('_')[1]} query #{int(path.stem.split('_')[2])}", f"figures/{path.name}"))
     if model is not None and image_size is not None:
-        stats_ap = pair_ap(dists["plain"], ir, vis)
         queries = choose_queries(stats_ap[0], stats_ap[1], min(n, 3), seed)["random"]
         links += activation_figures(model, dists["plain"], ir, vis, queries, image_size, fig_dir)
     return links, notes
@@ -135,6 +138,8 @@ def report_extras(out_dir: str | Path, features: Mapping[str, torch.Tensor], vis
                   fprs: Sequence[float] = TARGET_FPRS) -> dict[str, Any]:
     """Verification (always; TPR and threshold at each of `fprs`) and, with figures > 0, every figure; both added
     to out_dir/results.md and .json."""
+    if figures < 0:
+        raise ConfigError(f"--figures {figures}: expected 0 or more")
     out_dir = Path(out_dir)
     ir_feats, vis_feats = features["infrared"], features["visible"]
     ver = verification(ir_feats[0], ir["pids"], vis_feats[0], vis["pids"], fprs)
