@@ -4,6 +4,7 @@ command (`mcja index repair`) brings back the same results, and so does `mcja in
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 
@@ -158,3 +159,17 @@ def test_a_copied_index_folder_is_searched_as_the_original(checkpoint, archive, 
     shutil.copytree(idx, tmp_path / "copy")
     query = archive / "visible" / "0002" / "0002_c1_0.png"
     assert top10(tmp_path / "copy", checkpoint, query) == top10(idx, checkpoint, query)
+
+
+def test_an_interrupted_sharded_build_names_a_command_that_finishes_it(checkpoint, archive, tmp_path, capsys):
+    idx = tmp_path / "idx"
+    assert build(checkpoint, archive, idx) == 0
+    shard = idx / "shards" / "rank-1"  # what a torchrun build killed before its merge leaves (rank 1's block)
+    shard.mkdir(parents=True)
+    (shard / "done.json").write_text(json.dumps({"rows": 0, "ids": [], "errors": []}))
+    capsys.readouterr()
+    assert main(["index", "info", str(idx)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "interrupted sharded build" in x)
+    assert main([*hinted_command(line), "--quiet"]) == 0
+    assert main(["index", "info", str(idx)]) == 0
+    assert "interrupted sharded build" not in capsys.readouterr().out and not (idx / "shards").exists()

@@ -166,7 +166,7 @@ def _info(args: argparse.Namespace) -> int:
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     print(f"search: {s.get('kind', 'none yet')} (requested {r['kind']})" + (f", {params}" if params else ""))
     if r["shards"]:
-        print(f"interrupted sharded build: {r['shards']} (run the same build again to finish it)")
+        print(f"interrupted sharded build: {r['shards']} (finish it with the same torchrun build, or `mcja index update {r['index']}`)")
     return 0
 
 

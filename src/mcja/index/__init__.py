@@ -6,5 +6,6 @@ build|update|repair` run.
 
 from mcja.index.api import build_index, index_info, repair_index, search_index, update_index
 from mcja.index.gallery import GalleryIndex
+from mcja.index.writer import IndexBusy
 
-__all__ = ["GalleryIndex", "build_index", "index_info", "repair_index", "search_index", "update_index"]
+__all__ = ["GalleryIndex", "IndexBusy", "build_index", "index_info", "repair_index", "search_index", "update_index"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from mcja import __version__
 from mcja.data.folder import MODALITY_NAMES
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.errors import ConfigError, DatasetError
-from mcja.index.build import STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
+from mcja.index.build import SHARDS, STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
 from mcja.index.faiss_backend import StaleStructure, Structure, load_structure, search_structure
 from mcja.index.features import FeatureFile, check_dtype
 from mcja.index.store import Store
@@ -217,6 +218,7 @@ class GalleryIndex:
             self._raise_stored_errors(skip_bad)
             done = extract_pending(extractor, self.feats, self.store.pending(), self.store.commit_rows, chunk,
                                    skip_bad, progress)
+            shutil.rmtree(self.folder / SHARDS, ignore_errors=True)  # an interrupted sharded build's: done without it
         if rank == 0:
             self.feats.rows = self.store.get("rows", 0)
             self._adopt(refresh_structure(self.store, self.feats, self.folder))
