@@ -85,6 +85,7 @@ class Structure:
 class StaleStructure(DatasetError):
     """faiss.index is not the file the index database recorded (a writer's newer one, or a replaced one)."""
 
+
 def build_structure(feats: FeatureFile, ids: np.ndarray, rows: np.ndarray, kind: str, seed: int = 0) -> Structure:
     """A search structure over the images `ids` whose features are at `rows`; approximate kinds are tuned."""
     faiss = faiss_or_none()
