@@ -178,6 +178,13 @@ def index_info(index: str | Path) -> dict[str, Any]:
     return describe(index)
 
 
+def index_repair(index: str | Path, **options: Any) -> dict[str, Any]:
+    """Check an index and rebuild its search structure from the stored features (see `mcja.index.repair_index`)."""
+    from mcja.index import repair_index
+
+    return repair_index(index, **options)
+
+
 def serve(index: str | Path, on_ready: Callable[[dict[str, Any]], None] | None = None, **options: Any) -> None:
     """Serve an index over HTTP until stopped (see `mcja.serve.server.run_server`; needs the 'serve' extra)."""
     from mcja.serve.server import run_server

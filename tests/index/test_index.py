@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.index import features_of, rows_by_path
 from helpers.inference import pattern_image
 from mcja import GalleryIndex
 from mcja.cli import main
@@ -22,18 +23,6 @@ from mcja.inference import FeatureExtractor
 def build(checkpoint, images, out, *extra):
     return main(["index", "build", "--checkpoint", str(checkpoint), "--images", str(images), "--out", str(out),
                  "--quiet", *extra])
-
-
-def rows_by_path(index_dir):
-    """path -> (id, row) straight from the database file (plain sqlite3, not the code under test)."""
-    with sqlite3.connect(index_dir / "index.sqlite") as db:
-        return {p: (i, r) for p, i, r in db.execute("SELECT path, id, row FROM images")}
-
-
-def features_of(index_dir, dtype=np.float16, dim=512):
-    """path -> stored feature, read from the raw file with numpy."""
-    raw = np.fromfile(index_dir / f"features.{np.dtype(dtype).name}", dtype=dtype).reshape(-1, dim)
-    return {p: raw[r] for p, (_, r) in rows_by_path(index_dir).items() if r is not None}
 
 
 def test_search_equals_brute_force_on_independent_features(checkpoint, archive, tmp_path, capsys):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.index import lock_holder, write_archive
 from helpers.inference import pattern_image
 from mcja.cli import main
 from mcja.index import GalleryIndex, update_index
@@ -103,6 +104,35 @@ def test_delete_removes_it(client) -> None:
     first = client.get("/gallery").json()["items"][0]["id"]
     r = client.delete(f"/gallery/{first}").json()
     assert not r["file_deleted"] and Path(r["path"]).exists()
+
+
+def test_writes_wait_briefly_for_another_writer_then_answer_409(client, index_dir: Path, tmp_path: Path,
+                                                               checkpoint: Path) -> None:
+    client.app.state.service.index.lock.timeout = 0.1  # the service's short wait (WRITE_WAIT_S), shortened
+    first = client.get("/gallery").json()["items"][0]["id"]
+    holder = lock_holder(index_dir, "mcja index update")
+    try:
+        r = client.post("/gallery", files=[("images", ("new.png", png(pattern_image(9, 0)), "image/png"))],
+                        data={"pid": "9"})
+        assert r.status_code == 409 and f"pid {holder.pid} (mcja index update, since" in r.json()["detail"], r.text
+        r = client.delete(f"/gallery/{first}")
+        assert r.status_code == 409 and f"pid {holder.pid}" in r.json()["detail"], r.text
+        assert not (tmp_path / "archive" / "uploads").exists() or not any((tmp_path / "archive" / "uploads").rglob(
+            "*.png"))  # the refused upload left no file behind
+        results = client.post("/search", files=[("images", ("q.png", png(pattern_image(1, 0)), "image/png"))],
+                              data={"top_k": "20"})
+        assert results.status_code == 200 and len(results.json()["queries"][0]["results"]) == 16  # reads go on
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.delete(f"/gallery/{first}").status_code == 200  # a killed holder blocks nobody
+    # another process's write is seen by the service's next search
+    added = write_archive(tmp_path / "elsewhere", ids=(8,), per_id=1)[0]
+    other = GalleryIndex.open(index_dir, checkpoint, device="cpu")
+    other.add([added], progress=False)
+    other.close()
+    best = client.post("/search", files=[("images", upload(added))], data={"top_k": "1"}).json()
+    assert best["queries"][0]["results"][0]["path"] == str(added) and best["gallery_images"] == 16
 
 
 def _bomb() -> bytes:

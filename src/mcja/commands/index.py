@@ -1,4 +1,4 @@
-"""`mcja index build|update|search|info`: a persistent gallery index for archive-scale search (FAISS extra)."""
+"""`mcja index build|update|search|info|repair`: a persistent gallery index for archive-scale search (FAISS extra)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ EXAMPLES = """
   mcja index update archive.idx                     # only new / changed images are extracted
   mcja index search archive.idx --query q.jpg --top-k 20 --modality visible --out results/
   mcja index info archive.idx
+  mcja index repair archive.idx                     # rebuild a damaged faiss.index from the stored features
   torchrun --nproc_per_node 4 -m mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
 """
 
@@ -22,7 +23,7 @@ EXAMPLES = """
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `index` and its sub-verbs to the `mcja` parser."""
     p = add_verb(sub, "index", "A persistent gallery index (SQLite + memory-mapped features + FAISS): build, "
-                 "update, search, info.", EXAMPLES)
+                 "update, search, info, repair.", EXAMPLES)
     verbs = p.add_subparsers(dest="index_verb", metavar="ACTION", required=True)
 
     b = add_verb(verbs, "build", "Build an index of a folder or list of images (resumes an interrupted build).",
@@ -66,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--json", action="store_true", help="print the whole description as JSON")
     i.set_defaults(func=_info)
 
+    r = add_verb(verbs, "repair", "Check an index's files and rebuild its search structure from the stored features.",
+                 EXAMPLES)
+    r.add_argument("index", help="the index folder")
+    _wait_option(r)
+    r.set_defaults(func=_repair)
+
 
 def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
     """Options for embedding images."""
@@ -75,6 +82,18 @@ def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     if chunked:
         p.add_argument("--chunk", type=int, default=1024, help="images per committed chunk (default 1024)")
+        _wait_option(p)
+
+
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    """--no-wait, for the verbs that write an index (they hold its writer lock)."""
+    p.add_argument("--no-wait", action="store_true",
+                   help="refuse (exit 2) instead of waiting while another process writes the index")
+
+
+def _lock_timeout(args: argparse.Namespace) -> float | None:
+    """The writer lock's timeout: 0 with --no-wait, else wait as long as it takes."""
+    return 0.0 if args.no_wait else None
 
 
 def _rank0() -> bool:
@@ -102,7 +121,8 @@ def _build(args: argparse.Namespace) -> int:
 
     r = api.index_build(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
                         kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
-                        image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+                        image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
+                        lock_timeout=_lock_timeout(args))
     return _report("build", r)
 
 
@@ -110,7 +130,8 @@ def _update(args: argparse.Namespace) -> int:
     from mcja import api
 
     r = api.index_update(args.index, checkpoint=args.checkpoint, chunk=args.chunk, batch_size=args.batch_size,
-                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
+                         lock_timeout=_lock_timeout(args))
     return _report("update", r)
 
 
@@ -147,5 +168,19 @@ def _info(args: argparse.Namespace) -> int:
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     print(f"search: {s.get('kind', 'none yet')} (requested {r['kind']})" + (f", {params}" if params else ""))
     if r["shards"]:
-        print(f"interrupted sharded build: {r['shards']} (run the same build again to finish it)")
+        print(f"interrupted sharded build: {r['shards']} (finish it with the same torchrun build, or `mcja index update {r['index']}`)")
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from mcja import api
+
+    r = api.index_repair(args.index, lock_timeout=_lock_timeout(args))
+    s = r["structure"] or {}
+    cut = f"cut {r['cut_bytes']} uncommitted bytes" if r["cut_bytes"] else "nothing uncommitted to cut"
+    print(f"{r['index']}: database and feature file checked ({r['feature_rows']} committed rows; {cut})")
+    engine = f"faiss.index rebuilt ({s.get('kind')})" if s.get("faiss") else "exact search in torch (no faiss.index)"
+    print(f"search: {engine} over {r['images']} images")
+    if r["pending"]:
+        print(f"{r['pending']} images wait for extraction: run `mcja index update {r['index']}`")
     return 0

@@ -1,12 +1,11 @@
 """Run folders that never mix: chosen uniquely, locked for the life of the run, cleaned after a failed start.
 
-The lock is an OS-level advisory lock (`flock`) on `RUN_DIR/.lock`: the kernel drops it when the process ends, even
+The lock is an OS-level advisory lock (`flock`) on `RUN_DIR/.lock` (mcja.utils.lock): the kernel drops it when the process ends, even
 after SIGKILL, so a crashed run never blocks its own resume. Only the main process of a torchrun launch holds it.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,16 +17,11 @@ from mcja.config import Config
 from mcja.engine.runtime import Runtime
 from mcja.errors import ConfigError
 from mcja.utils.io import remove_stale_temporaries
+from mcja.utils.lock import Busy, acquire, release
 
 LOCK_NAME = ".lock"
 # What a run writes before its first checkpoint: removed again when the start fails.
 _EARLY_FILES = ("config.yaml", "metrics.jsonl", "tensorboard", LOCK_NAME)
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: runs are not locked (documented in the README)
-    fcntl = None  # type: ignore[assignment]
-
 
 class RunFolderBusy(ConfigError):
     """Another process holds the run folder's lock."""
@@ -49,7 +43,7 @@ def new_run_folder(cfg: Config, run_dir: str | Path | None, rt: Runtime) -> Iter
             _remove_early_files(out, created)
         raise
     finally:
-        _release(lock)
+        release(lock)
 
 
 @contextmanager
@@ -62,7 +56,7 @@ def locked_run_folder(run_dir: str | Path, rt: Runtime) -> Iterator[Path]:
             remove_stale_temporaries(out)
         yield out
     finally:
-        _release(lock)
+        release(lock)
 
 
 def _claim(cfg: Config, run_dir: str | Path | None) -> tuple[Path, int | None, bool]:
@@ -73,7 +67,7 @@ def _claim(cfg: Config, run_dir: str | Path | None) -> tuple[Path, int | None, b
         out.mkdir(parents=True, exist_ok=True)
         lock = _lock(out, required=True)
         if (out / "last.pt").exists():
-            _release(lock)
+            release(lock)
             raise ConfigError(f"{out} already holds a run (last.pt); resume it with --resume {out} or pick another --out")
         return out, lock, created
     skip: set[Path] = set()
@@ -84,7 +78,7 @@ def _claim(cfg: Config, run_dir: str | Path | None) -> tuple[Path, int | None, b
         out.mkdir(parents=True, exist_ok=True)
         lock = _lock(out, required=False)
         if lock == -1 or _holds_run(out):  # another process took it between our look and our lock
-            _release(lock)
+            release(lock)
             continue
         return out, lock, created
 
@@ -104,26 +98,13 @@ def _holds_run(folder: Path) -> bool:
 
 def _lock(folder: Path, required: bool) -> int | None:
     """Take `folder/.lock`; if another process holds it: RunFolderBusy when `required`, else -1."""
-    if fcntl is None:
-        return None
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
+        return acquire(folder / LOCK_NAME, "mcja train")
+    except Busy as busy:
         if not required:
             return -1
-        raise RunFolderBusy(f"{folder} is in use by another mcja process (pid {holder}); wait for it to finish, "
-                            f"or use another folder") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _release(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        os.close(fd)  # closing the descriptor drops the flock
+        raise RunFolderBusy(f"{folder} is in use by another mcja process ({busy.holder.describe()}); wait for it to "
+                            f"finish, or use another folder") from None
 
 
 def _agree(out: Path | None, rt: Runtime) -> Path:

@@ -1,15 +1,20 @@
-"""What `mcja index build|update|search|info` run: sources, the torchrun runtime, summaries."""
+"""What `mcja index build|update|search|info|repair` run: sources, the torchrun runtime, the writer lock,
+summaries."""
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
 from mcja.errors import ConfigError
+from mcja.index.build import remove_index_files
 from mcja.index.gallery import GalleryIndex
 from mcja.index.search import rerank_params, search_to_folder
+from mcja.index.store import DB_NAME
+from mcja.index.writer import WriterLock
 from mcja.inference.sources import find_images, image_labels, list_file_images
 
 
@@ -47,13 +52,17 @@ def _runtime(device: str | None) -> Any:
     return setup_runtime(device or "auto", amp="off")
 
 
-def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int, skip_bad: bool,
-          progress: bool) -> dict[str, Any]:
-    """Scan the source and bring the index up to date; the summary of what changed."""
+def _check_chunk(chunk: int) -> None:
+    """A ConfigError unless `chunk` is a positive number of images."""
     if int(chunk) < 1:
         raise ConfigError(f"--chunk: expected a positive number of images, got {chunk}")
+
+
+def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int, skip_bad: bool,
+          progress: bool, listed: tuple[list[str], dict[str, tuple]] | None = None) -> dict[str, Any]:
+    """Scan the source (unless `listed` already) and bring the index up to date; the summary of what changed."""
     start = time.perf_counter()
-    paths, labels = source_images(source, exclude=index.folder)
+    paths, labels = listed or source_images(source, exclude=index.folder)
     counts = index.sync(paths, drop_missing=True, chunk=chunk, skip_bad=skip_bad, progress=progress,
                         runtime=runtime, labels=labels.get)
     return {**counts, **index.info(), "skipped": index.store.errors(), "seconds": round(time.perf_counter() - start, 3)}
@@ -62,28 +71,67 @@ def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int,
 def build_index(out: str | os.PathLike, checkpoint: str | os.PathLike, images: str | None = None,
                 list_file: str | None = None, views: int | str = 1, kind: str = "auto", dtype: str = "float16",
                 chunk: int = 1024, batch_size: int = 64, image_size: Sequence[int] | None = None,
-                device: str | None = None, skip_bad: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Build (or resume building) an index folder of a folder or list of images; returns its summary."""
+                device: str | None = None, skip_bad: bool = False, progress: bool = True,
+                lock_timeout: float | None = None) -> dict[str, Any]:
+    """Build (or resume building) an index folder of a folder or list of images; returns its summary. Holds the
+    folder's writer lock throughout (`lock_timeout`: see GalleryIndex). A build that indexed nothing (a failed
+    first chunk, a wrong checkpoint, Ctrl-C) removes what it created."""
     from mcja.engine.runtime import teardown_runtime
 
     source = _source(images, list_file)
+    _check_chunk(chunk)
+    folder = Path(out).expanduser().absolute()
+    listed = source_images(source, exclude=folder)  # a missing or empty source is refused before anything is made
     runtime = _runtime(device)
     dev = str(runtime.device) if runtime is not None else device
+    rank0 = runtime is None or runtime.rank == 0
+    made = not folder.exists()
+    lock = WriterLock(folder, lock_timeout, enabled=rank0)  # rank 0 writes for every rank
     try:
-        index = GalleryIndex.create(out, checkpoint, views=views, dtype=dtype, kind=kind, source=source,
-                                    device=dev, batch_size=batch_size, image_size=image_size)
-        return _sync(index, source, runtime, chunk, skip_bad, progress)
+        with lock.hold("mcja index build"):
+            fresh = not (folder / DB_NAME).is_file() or (folder / DB_NAME).stat().st_size == 0
+            index = None
+            try:
+                index = GalleryIndex.create(folder, checkpoint, views=views, dtype=dtype, kind=kind, source=source,
+                                            lock=lock, device=dev, batch_size=batch_size, image_size=image_size)
+                return _sync(index, source, runtime, chunk, skip_bad, progress, listed)
+            except BaseException:
+                if rank0 and fresh:
+                    _discard_if_empty(folder, made, index)
+                raise
+            finally:
+                if index is not None:
+                    index.close()
     finally:
         if runtime is not None:
             teardown_runtime(runtime)
 
 
+def _discard_if_empty(folder: Path, made: bool, index: GalleryIndex | None) -> None:
+    """Remove the index files a failed build created, unless it committed something (then it resumes); the folder
+    too when the build made it and nothing else is in it."""
+    if index is not None:
+        counts = index.store.counts()
+        if index.store.get("rows", 0) or counts["images"] or counts["unreadable"]:
+            return
+        index.close()
+    remove_index_files(folder)
+    if made:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # something else was put there meanwhile: it stays
+
+
 def update_index(index_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, chunk: int = 1024,
                  batch_size: int = 64, device: str | None = None, skip_bad: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
-    """Re-scan an index's source: extract new and changed images only, drop deleted ones (ids stay stable)."""
+                 progress: bool = True, lock_timeout: float | None = None) -> dict[str, Any]:
+    """Re-scan an index's source: extract new and changed images only, drop deleted ones (ids stay stable); also
+    rebuilds a damaged search structure. Holds the writer lock from the scan to the end (`lock_timeout`: see
+    GalleryIndex)."""
     from mcja.engine.runtime import teardown_runtime
 
+    _check_chunk(chunk)
     probe = GalleryIndex.open(index_dir)
     ckpt = checkpoint or probe.identity["checkpoint"]
     source = probe.store.get("source")
@@ -91,11 +139,26 @@ def update_index(index_dir: str | os.PathLike, checkpoint: str | os.PathLike | N
     runtime = _runtime(device)
     dev = str(runtime.device) if runtime is not None else device
     try:
-        index = GalleryIndex.open(index_dir, ckpt, device=dev, batch_size=batch_size)
-        return _sync(index, source, runtime, chunk, skip_bad, progress)
+        index = GalleryIndex.open(index_dir, ckpt, lock_timeout=lock_timeout, device=dev, batch_size=batch_size)
+        try:
+            with index.writing("mcja index update") if runtime is None or runtime.rank == 0 else nullcontext():
+                return _sync(index, source, runtime, chunk, skip_bad, progress)
+        finally:
+            index.close()
     finally:
         if runtime is not None:
             teardown_runtime(runtime)
+
+
+def repair_index(index_dir: str | os.PathLike, lock_timeout: float | None = None) -> dict[str, Any]:
+    """Check an index's database and feature file, cut uncommitted feature bytes and rebuild its search structure
+    from the stored features (no checkpoint needed); what it found and did."""
+    index = GalleryIndex.open(index_dir, lock_timeout=lock_timeout)
+    try:
+        with index.writing("mcja index repair"):
+            return index.repair()
+    finally:
+        index.close()
 
 
 def search_index(index_dir: str | os.PathLike, queries: Sequence[str | os.PathLike], out: str | os.PathLike,

@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 
 from mcja.errors import DatasetError
 from mcja.index.faiss_backend import Structure, build_structure, faiss_or_none, load_structure, resolve_kind, save_structure
-from mcja.index.features import FeatureFile
-from mcja.index.store import ImageRow, Store
+from mcja.index.features import DTYPES, FeatureFile, file_name
+from mcja.index.store import DB_NAME, ImageRow, Store
+from mcja.index.writer import LOCK_NAME
 from mcja.inference.extractor import FeatureExtractor
 from mcja.utils.io import atomic_write_json
 
@@ -125,18 +126,26 @@ def _merge(shard: _Shard, store: Store, feats: FeatureFile, waiting: set[int], c
         store.commit_rows([(i, r) for (i, _), r in zip(part, rows)], [], feats.rows)
 
 
-def refresh_structure(store: Store, feats: FeatureFile, folder: Path) -> Structure:
-    """Bring the FAISS index up to date: incrementally (flat, ivf) or rebuilt; written atomically, then recorded."""
+def refresh_structure(store: Store, feats: FeatureFile, folder: Path, rebuild: bool = False) -> Structure:
+    """Bring the FAISS index up to date: incrementally (flat, ivf) or rebuilt (`rebuild`: always); written
+    atomically, then recorded with its fingerprint and the next generation (docs/index-format.md)."""
     live = store.live()
     ids = np.array([i for i, _ in live], dtype=np.int64)
     rows = np.array([r for _, r in live], dtype=np.int64)
     kind = resolve_kind(store.get("kind", "auto"), len(ids))
     stored = store.get("structure") or {}
+    generation = int(stored.get("generation", 0)) + 1
     path = folder / STRUCTURE_NAME
-    incremental = (faiss_or_none() is not None and path.is_file() and stored.get("kind") == kind and kind != "hnsw"
+    incremental = (not rebuild and faiss_or_none() is not None and path.is_file() and stored.get("kind") == kind
+                   and kind != "hnsw"
                    and (kind == "flat" or len(ids) <= RETRAIN_GROWTH * max(1, stored.get("trained_on", 0))))
+    structure = None
     if incremental:
-        structure = load_structure(path, kind, stored.get("params", {}))
+        try:
+            structure = load_structure(path, kind, stored.get("params", {}), stored.get("file"))
+        except DatasetError:
+            structure = None  # damaged, or not the recorded file (an interrupted writer's): rebuilt below
+    if structure is not None:
         todo = store.unindexed()
         todo_ids = np.array([i for i, _ in todo], dtype=np.int64)
         drop = np.union1d(np.asarray(store.get("to_remove", []), dtype=np.int64), todo_ids)
@@ -144,15 +153,23 @@ def refresh_structure(store: Store, feats: FeatureFile, folder: Path) -> Structu
             structure.index.remove_ids(faiss_or_none().IDSelectorBatch(drop))  # changed ids re-enter below
         if len(todo):
             structure.index.add_with_ids(feats.take(np.array([r for _, r in todo])), todo_ids)
-        save_structure(structure, path)
-        store.mark_indexed(todo_ids.tolist(), {**stored, "images": len(ids)})
+        file = save_structure(structure, path)
+        store.mark_indexed(todo_ids.tolist(), {**stored, "images": len(ids), "generation": generation, "file": file})
         return structure
-    store.reset_indexed()
     structure = build_structure(feats, ids, rows, kind)
-    save_structure(structure, path)
+    file = save_structure(structure, path)
     store.mark_indexed(ids.tolist(), {"kind": structure.kind, "params": structure.params, "trained_on": len(ids),
-                                      "images": len(ids), "faiss": structure.index is not None})
+                                      "images": len(ids), "faiss": structure.index is not None,
+                                      "generation": generation, "file": file}, only=True)
     return structure
+
+
+def remove_index_files(folder: Path) -> None:
+    """Delete every file an index keeps in `folder` (a build that indexed nothing leaves nothing); under the lock."""
+    names = [DB_NAME + tail for tail in ("", "-wal", "-shm", "-journal")] + [file_name(d) for d in DTYPES]
+    for name in [*names, STRUCTURE_NAME, LOCK_NAME]:
+        (folder / name).unlink(missing_ok=True)
+    shutil.rmtree(folder / SHARDS, ignore_errors=True)
 
 
 def stat_rows(paths: Sequence[str], labels: Callable[[str], tuple[int | None, int | None, int | None]]

@@ -18,6 +18,7 @@ sample of the index's own items (each item's 10 nearest others); that measured r
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import torch
 
 from mcja.errors import ConfigError, DatasetError
 from mcja.index.features import FeatureFile
+from mcja.index.store import DB_NAME
 
 KINDS = ("auto", "flat", "ivf", "hnsw")
 APPROXIMATE = ("ivf", "hnsw")
@@ -77,6 +79,12 @@ class Structure:
     kind: str
     index: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    file: dict[str, int] | None = None  # the fingerprint of the faiss.index it was read from or written to
+
+
+class StaleStructure(DatasetError):
+    """faiss.index is not the file the index database recorded (a writer's newer one, or a replaced one)."""
+
 
 def build_structure(feats: FeatureFile, ids: np.ndarray, rows: np.ndarray, kind: str, seed: int = 0) -> Structure:
     """A search structure over the images `ids` whose features are at `rows`; approximate kinds are tuned."""
@@ -198,10 +206,26 @@ def search_structure(structure: Structure, feats: FeatureFile, ids: np.ndarray, 
             params = faiss.SearchParametersIVF(sel=sel, nprobe=structure.params["nprobe"])
         else:
             params = faiss.SearchParameters(sel=sel)
+    fetch += max(0, structure.index.ntotal - len(ids))  # ids it holds beyond `ids` are dropped below
     scores, found = structure.index.search(q, min(fetch, max(1, structure.index.ntotal)), params=params)
+    scores, found = _known_only(scores, found, ids)
     if structure.kind == "flat":
-        return _pad(scores, found, k)
+        return _pad(scores[:, :k], found[:, :k], k)
     return _rescore(feats, ids, rows, q, found, k)
+
+
+def _known_only(scores: np.ndarray, found: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Results without the ids that `ids` (ascending) lacks, order kept, -1 after: a search structure written by a
+    writer after the reader's snapshot of the database holds ids the snapshot does not (docs/index-format.md)."""
+    if len(ids) == 0:
+        return scores, np.full_like(found, -1)
+    pos = np.minimum(np.searchsorted(ids, found), len(ids) - 1)
+    known = (found >= 0) & (ids[pos] == found)
+    if known.all():
+        return scores, found
+    order = np.argsort(~known, axis=1, kind="stable")
+    found = np.where(np.take_along_axis(known, order, 1), np.take_along_axis(found, order, 1), -1)
+    return np.take_along_axis(scores, order, 1), found
 
 
 def _rescore(feats: FeatureFile, ids: np.ndarray, rows: np.ndarray, q: np.ndarray, found: np.ndarray,
@@ -233,19 +257,30 @@ def _pad(scores: np.ndarray, found: np.ndarray, k: int) -> tuple[np.ndarray, np.
     return scores, found
 
 
-def save_structure(structure: Structure, path: Path) -> None:
-    """Write the FAISS index atomically (nothing to write for exact torch search)."""
+def save_structure(structure: Structure, path: Path) -> dict[str, int] | None:
+    """Write the FAISS index atomically (nothing to write for exact torch search); returns the file's fingerprint
+    (bytes, crc32), which the database records beside the rows it holds."""
     from mcja.utils.io import atomic_path
 
     if structure.index is None:
         path.unlink(missing_ok=True)
-        return
+        structure.file = None
+        return None
+    data = faiss_or_none().serialize_index(structure.index)
     with atomic_path(path) as tmp:
-        faiss_or_none().write_index(structure.index, str(tmp))
+        data.tofile(tmp)
+    structure.file = _fingerprint(data)
+    return structure.file
 
 
-def load_structure(path: Path, kind: str, params: dict[str, Any]) -> Structure:
-    """The structure saved at `path` with its stored parameters; exact torch search when FAISS is missing."""
+def _fingerprint(data: np.ndarray) -> dict[str, int]:
+    """What identifies a faiss.index file's bytes."""
+    return {"bytes": int(data.size), "crc32": zlib.crc32(data)}
+
+
+def load_structure(path: Path, kind: str, params: dict[str, Any], expect: dict[str, int] | None = None) -> Structure:
+    """The structure saved at `path` with its stored parameters; exact torch search when FAISS is missing.
+    With `expect` (the fingerprint the database recorded) another file is a StaleStructure, refused unread."""
     faiss = faiss_or_none()
     if faiss is None:
         if kind in APPROXIMATE:
@@ -253,10 +288,15 @@ def load_structure(path: Path, kind: str, params: dict[str, Any]) -> Structure:
         return Structure("flat")
     if not path.is_file():
         return Structure("flat")  # an index built without FAISS: exact search
+    repair = f"run `mcja index repair {path.parent}`"
+    data = np.fromfile(path, dtype=np.uint8)  # read once: a writer's rename meanwhile cannot mix two files
+    if expect is not None and _fingerprint(data) != expect:
+        raise StaleStructure(f"{path}: not the search structure {DB_NAME} records (a writer was interrupted, or the "
+                             f"file was replaced): {repair}")
     try:
-        structure = Structure(kind, faiss.read_index(str(path)), dict(params))
+        structure = Structure(kind, faiss.deserialize_index(data), dict(params), _fingerprint(data))
     except RuntimeError as err:
-        raise DatasetError(f"{path}: not a readable FAISS index ({str(err).splitlines()[0][:120]})") from None
+        raise DatasetError(f"{path}: not a readable FAISS index ({str(err).splitlines()[0][:120]}): {repair}") from None
     for name in ("nprobe", "efSearch"):
         if name in params:
             _set_param(structure, int(params[name]))

@@ -40,6 +40,16 @@ class FeatureFile:
             raise DatasetError(f"{self.path}: {size} bytes, the index database says {self.rows} rows of "
                                f"{self.row_bytes} bytes (a damaged or foreign index folder)")
 
+    def trim(self) -> int:
+        """Cut the bytes past the committed rows (a chunk written before a kill, never committed); returns how many.
+        Only under the folder's writer lock."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        extra = size - self.rows * self.row_bytes
+        if extra > 0:
+            with open(self.path, "r+b") as f:
+                f.truncate(self.rows * self.row_bytes)
+        return max(extra, 0)
+
     def append(self, feats: np.ndarray) -> range:
         """Write [n, views, dim] features after the committed rows (cutting uncommitted bytes first), flushed to
         disk; returns their row numbers. The caller commits them in the database."""

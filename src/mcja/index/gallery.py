@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,10 +22,11 @@ from mcja import __version__
 from mcja.data.folder import MODALITY_NAMES
 from mcja.data.records import INFRARED, VISIBLE
 from mcja.errors import ConfigError, DatasetError
-from mcja.index.build import STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
-from mcja.index.faiss_backend import Structure, load_structure, search_structure
+from mcja.index.build import SHARDS, STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
+from mcja.index.faiss_backend import StaleStructure, Structure, load_structure, search_structure
 from mcja.index.features import FeatureFile, check_dtype
 from mcja.index.store import Store
+from mcja.index.writer import WriterLock, writer_at_work
 from mcja.inference.extractor import FeatureExtractor, parse_views
 from mcja.inference.sources import image_labels
 
@@ -75,35 +79,62 @@ def parse_modality(name: str | int | None) -> int | None:
     return code
 
 
-class GalleryIndex:
-    """An index folder: SQLite rows + memory-mapped features + a FAISS index (see docs/index-format.md)."""
+@dataclass
+class _View:
+    """What searches read, of one moment: the structure's record in the database, the search structure and the
+    (ids, feature rows) it holds, ids ascending."""
 
-    def __init__(self, folder: Path, store: Store, extractor: FeatureExtractor | None) -> None:
+    stored: dict[str, Any]
+    structure: Structure
+    ids: np.ndarray
+    rows: np.ndarray
+
+
+class GalleryIndex:
+    """An index folder: SQLite rows + memory-mapped features + a FAISS index (see docs/index-format.md).
+
+    Writes (create, add, remove, sync, repair) hold the folder's writer lock: `lock_timeout` seconds to wait for
+    another writer (None: as long as it takes; 0: refuse at once), then a one-line IndexBusy error. Searches take no
+    lock: they read the last complete state and notice another writer's changes at their next search."""
+
+    def __init__(self, folder: Path, store: Store, extractor: FeatureExtractor | None,
+                 lock: WriterLock | None = None) -> None:
         self.folder, self.store, self.extractor = folder, store, extractor
+        self.lock = lock or WriterLock(folder)
         self.identity: dict[str, Any] = store.get("identity") or {}
         if not self.identity:
-            raise DatasetError(f"{folder}: index has no identity (its creation was interrupted): build it again")
+            raise DatasetError(f"{folder}: index has no identity (its creation was interrupted): run the same "
+                               "`mcja index build` again")
         self.feats = FeatureFile(folder, self.identity["dtype"], self.identity["views"], self.identity["feature_dim"],
                                  store.get("rows", 0))
-        self._structure: Structure | None = None
-        self._id_rows: tuple[np.ndarray, np.ndarray] | None = None  # cached: a search must not read every row
+        self._view: _View | None = None  # cached: a search must not read every row
 
     @classmethod
     def create(cls, folder: str | os.PathLike, checkpoint: str | os.PathLike, views: int | str = 1,
                dtype: str = "float16", kind: str = "auto", source: dict[str, Any] | None = None,
+               lock_timeout: float | None = None, lock: WriterLock | None = None,
                **extractor_options: Any) -> "GalleryIndex":
-        """A new index folder (or the same one again, to resume it: its identity must match)."""
+        """A new index folder (or the same one again, to resume it: its identity must match). `lock`: the folder's
+        writer lock when the caller holds it already (`mcja index build` holds it across create and sync)."""
         folder = Path(folder).expanduser().absolute()
         n_views = parse_views(views)
         extractor = FeatureExtractor(checkpoint, **extractor_options)
         mine = extractor_identity(extractor, n_views, check_dtype(dtype))
+        lock = lock or WriterLock(folder, lock_timeout)
+        with lock.hold("GalleryIndex.create"):
+            return cls._create(folder, extractor, mine, kind, source, lock)
+
+    @classmethod
+    def _create(cls, folder: Path, extractor: FeatureExtractor, mine: dict[str, Any], kind: str,
+                source: dict[str, Any] | None, lock: WriterLock) -> "GalleryIndex":
+        """`create`'s writes, under the writer lock."""
         store = Store(folder, create=True)
         stored = store.get("identity")
         if stored:
             check_identity(folder, stored, mine, ADD_KEYS + ("dtype",))
             if source is not None and store.get("source") not in (None, source):
-                raise ConfigError(f"{folder}: this index holds {store.get('source')}; to change what it holds use "
-                                  "`mcja index update`, or build a new index")
+                raise ConfigError(f"{folder}: this index holds {store.get('source')}, not {source}; build this source "
+                                  "into another --out (or delete this index folder first)")
             if kind != store.get("kind"):
                 with store.transaction():
                     store.set("kind", kind)  # another kind asked for: the structure is rebuilt at the end
@@ -112,17 +143,18 @@ class GalleryIndex:
                 store.set("identity", mine)
                 store.set("kind", kind)
                 store.set("source", source)
-        return cls(folder, store, extractor)
+        return cls(folder, store, extractor, lock)
 
     @classmethod
     def open(cls, folder: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
-             **extractor_options: Any) -> "GalleryIndex":
-        """An existing index; with `checkpoint`, able to embed images (refused unless it is the index's own)."""
+             lock_timeout: float | None = None, **extractor_options: Any) -> "GalleryIndex":
+        """An existing index, its database opened read-only until a write; with `checkpoint`, able to embed images
+        (refused unless it is the index's own)."""
         folder = Path(folder).expanduser().absolute()
         if not folder.is_dir():
             raise DatasetError(f"{folder}: index folder not found")
         store = Store(folder)
-        index = cls(folder, store, None)
+        index = cls(folder, store, None, WriterLock(folder, lock_timeout))
         if checkpoint is not None:
             size = extractor_options.pop("image_size", None) or index.identity["image_size"]
             extractor = FeatureExtractor(checkpoint, image_size=size, **extractor_options)
@@ -139,6 +171,17 @@ class GalleryIndex:
         """Number of searchable images."""
         return self.store.counts()["images"]
 
+    @contextmanager
+    def writing(self, command: str = "GalleryIndex") -> Iterator[None]:
+        """Hold the folder's writer lock for the block (`command` names this writer to a waiting one); on taking it,
+        re-read what another writer may have changed since: the committed feature row count (the database, the
+        search structure and the ids are read afresh by every write, and a search re-checks its view)."""
+        with self.lock.hold(command) as first:
+            if first:
+                self.store.make_writable()
+                self.feats.rows = self.store.get("rows", 0)
+            yield
+
     def _need_extractor(self) -> FeatureExtractor:
         """The extractor, or a one-line error saying how to give one."""
         if self.extractor is None:
@@ -151,7 +194,15 @@ class GalleryIndex:
              runtime: Any = None) -> dict[str, int]:
         """Make the index hold `paths`: extract new and changed images (and pending ones of an interrupted run),
         drop images gone from `paths` when `drop_missing`; then refresh the search structure. `labels` gives an
-        image's (pid, camera, modality); by default its folders and name tell them. Returns counts."""
+        image's (pid, camera, modality); by default its folders and name tell them. Returns counts. Holds the writer
+        lock (under torchrun: rank 0, for every rank)."""
+        rank = runtime.rank if runtime is not None else 0
+        with self.writing("GalleryIndex.sync") if rank == 0 else nullcontext():
+            return self._sync(paths, labels, drop_missing, chunk, skip_bad, progress, runtime)
+
+    def _sync(self, paths: Sequence[str | os.PathLike], labels: Callable[[str], tuple] | None, drop_missing: bool,
+              chunk: int, skip_bad: bool, progress: bool, runtime: Any) -> dict[str, int]:
+        """`sync`'s work, under the writer lock."""
         extractor = self._need_extractor()
         rank, world = (runtime.rank, runtime.world_size) if runtime is not None else (0, 1)
         scanned = stat_rows([str(Path(p).expanduser().absolute()) for p in paths],
@@ -167,9 +218,10 @@ class GalleryIndex:
             self._raise_stored_errors(skip_bad)
             done = extract_pending(extractor, self.feats, self.store.pending(), self.store.commit_rows, chunk,
                                    skip_bad, progress)
+            shutil.rmtree(self.folder / SHARDS, ignore_errors=True)  # an interrupted sharded build's: done without it
         if rank == 0:
             self.feats.rows = self.store.get("rows", 0)
-            self._structure, self._id_rows = refresh_structure(self.store, self.feats, self.folder), None
+            self._adopt(refresh_structure(self.store, self.feats, self.folder))
         if world > 1:
             runtime.barrier()
         return {"new": len(new), "changed": len(changed), "removed": len(gone), "extracted": done}
@@ -186,27 +238,74 @@ class GalleryIndex:
 
     def remove(self, items: Sequence[str | os.PathLike | int]) -> int:
         """Remove images by path or id; returns how many were removed."""
-        known = self.store.scanned()
-        ids = {int(x) if isinstance(x, (int, np.integer)) else known.get(str(Path(x).expanduser().absolute()),
-                                                                         (None,))[0] for x in items}
-        ids.discard(None)
-        existing = {i for i, _, _ in known.values()}
-        gone = sorted(i for i in ids if i in existing)
-        self.store.apply_scan([], [], gone)
-        self._structure, self._id_rows = refresh_structure(self.store, self.feats, self.folder), None
-        return len(gone)
+        with self.writing("GalleryIndex.remove"):
+            known = self.store.scanned()
+            ids = {int(x) if isinstance(x, (int, np.integer)) else known.get(str(Path(x).expanduser().absolute()),
+                                                                             (None,))[0] for x in items}
+            ids.discard(None)
+            existing = {i for i, _, _ in known.values()}
+            gone = sorted(i for i in ids if i in existing)
+            self.store.apply_scan([], [], gone)
+            self._adopt(refresh_structure(self.store, self.feats, self.folder))
+            return len(gone)
+
+    def repair(self) -> dict[str, Any]:
+        """Check the database and the feature file against the committed row count (cutting uncommitted bytes),
+        then rebuild the search structure from the stored features. Returns what it found and did."""
+        with self.writing("GalleryIndex.repair"):
+            problem = self.store.db.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise DatasetError(f"{self.store.file}: damaged database ({problem}); build the index again into a "
+                                   "new folder")
+            top = self.store.db.execute("SELECT MAX(row) FROM images").fetchone()[0]
+            if top is not None and top >= self.feats.rows:
+                raise DatasetError(f"{self.store.file}: images point to feature row {top}, the feature file holds "
+                                   f"{self.feats.rows}; build the index again into a new folder")
+            cut = self.feats.trim()
+            self._adopt(refresh_structure(self.store, self.feats, self.folder, rebuild=True))
+            return {"index": str(self.folder), "feature_rows": self.feats.rows, "cut_bytes": cut,
+                    "structure": self.store.get("structure"), **self.store.counts()}
+
+    def _adopt(self, structure: Structure) -> None:
+        """Searches read `structure`, just written by this writer, with the rows the database records for it."""
+        with self.store.snapshot():
+            stored = self.store.get("structure") or {}
+            live = self.store.live("indexed = 1")
+        self._view = _View(stored, structure, *_ids_rows(live))
+
+    def _current(self, fresh: bool = False) -> _View:
+        """The view searches read (loaded on first use); `fresh`: re-loaded first if a writer changed the index."""
+        if self._view is None or (fresh and (self.store.get("structure") or {}) != self._view.stored):
+            self._view = self._load_view()
+        return self._view
+
+    def _load_view(self) -> _View:
+        """The last complete state: the rows marked as in the search structure, and that structure, read from one
+        snapshot of the database; a structure a writer saved after it (not yet recorded) is searched for the ids of
+        the snapshot only (docs/index-format.md)."""
+        with self.store.snapshot():
+            stored = self.store.get("structure") or {}
+            rows = self.store.get("rows", 0)
+            live = self.store.live("indexed = 1")
+            behind = bool(self.store.unindexed() or self.store.get("to_remove"))
+        at_work = self.lock.held or writer_at_work(self.folder) is not None
+        if behind and not at_work:
+            raise DatasetError(f"{self.folder}: the index was interrupted before its search structure was "
+                               f"written: run `mcja index update {self.folder}`")
+        path, kind, params = self.folder / STRUCTURE_NAME, stored.get("kind", "flat"), stored.get("params", {})
+        try:
+            structure = load_structure(path, kind, params, stored.get("file"))
+        except StaleStructure:
+            if not at_work:
+                raise
+            structure = load_structure(path, kind, params)
+        self.feats.rows = max(self.feats.rows, int(rows))
+        return _View(stored, structure, *_ids_rows(live))
 
     @property
     def structure(self) -> Structure:
         """The search structure, loaded on first use."""
-        if self._structure is None:
-            stored = self.store.get("structure") or {}
-            if self.store.unindexed() or self.store.get("to_remove"):
-                raise DatasetError(f"{self.folder}: the index was interrupted before its search structure was "
-                                   "written: run `mcja index update` on it")
-            self._structure = load_structure(self.folder / STRUCTURE_NAME, stored.get("kind", "flat"),
-                                             stored.get("params", {}))
-        return self._structure
+        return self._current().structure
 
     def embed(self, images: Sequence[Any], skip_bad: bool = False, progress: bool = False) -> tuple[torch.Tensor, list[int], list[str]]:
         """Query features [Q, D] (view 0) of images, with the indices kept and the skipped ones' reasons."""
@@ -243,17 +342,15 @@ class GalleryIndex:
         return np.array([i for i, _ in self.store.live(" AND ".join(conds), args)], dtype=np.int64)
 
     def id_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, feature rows) of the searchable images, ids ascending."""
-        if self._id_rows is None:
-            live = self.store.live()
-            self._id_rows = (np.array([i for i, _ in live], dtype=np.int64),
-                             np.array([r for _, r in live], dtype=np.int64))
-        return self._id_rows
+        """(ids, feature rows) of the searchable images, ids ascending (those of the last search's view)."""
+        view = self._current()
+        return view.ids, view.rows
 
     def run_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) [Q, k] from the search structure (ids -1 where fewer than k qualify)."""
-        ids, rows = self.id_rows()
-        return search_structure(self.structure, self.feats, ids, rows, q, k, allowed)
+        """(scores, ids) [Q, k] from the search structure (ids -1 where fewer than k qualify); first re-loaded if
+        another writer changed the index since the last search."""
+        view = self._current(fresh=True)
+        return search_structure(view.structure, self.feats, view.ids, view.rows, q, k, allowed)
 
     def info(self) -> dict[str, Any]:
         """What the index holds: identity, counts, source, search structure."""
@@ -263,3 +360,8 @@ class GalleryIndex:
                 "source": self.store.get("source"), "kind": self.store.get("kind"),
                 "structure": self.store.get("structure"), "feature_rows": self.feats.rows,
                 "shards": shard_info(self.folder)}
+
+
+def _ids_rows(live: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, rows) arrays of (id, row) pairs."""
+    return np.array([i for i, _ in live], dtype=np.int64), np.array([r for _, r in live], dtype=np.int64)

@@ -62,6 +62,8 @@ def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality
         for j in range(int(top_k)):
             if found[i, j] < 0:
                 break
+            if int(found[i, j]) not in meta:
+                continue  # removed by a writer since this reader's view was loaded (docs/index-format.md)
             hit = {"id": int(found[i, j]), **meta[int(found[i, j])], "score": float(scores[i, j])}
             if cosine is not None:
                 hit["cosine"] = float(cosine[i, j])

@@ -46,27 +46,75 @@ class ImageRow:
 
 
 class Store:
-    """The SQLite database of an index folder."""
+    """The SQLite database of an index folder: opened read-only (never written by readers) unless `create`, or
+    until `make_writable` (a writer, holding the folder's writer lock)."""
 
     def __init__(self, folder: str | Path, create: bool = False) -> None:
-        self.folder = Path(folder)
-        file = self.folder / DB_NAME
-        if not create and not file.is_file():
+        self.folder = Path(folder).absolute()
+        self.file = self.folder / DB_NAME
+        if not create and not self.file.is_file():
             raise DatasetError(f"{self.folder}: not an mcja index (no {DB_NAME}; build one with `mcja index build`)")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # a zero-byte file is what a create killed at once leaves: nothing to read, nothing to lose
+        exists = self.file.is_file() and self.file.stat().st_size > 0
+        self.writable, blank = False, False
+        if not create and not exists:
+            raise DatasetError(f"{self.file}: an empty file, not an mcja gallery index database")
+        if exists:
+            self.db = self._connect()
+            blank = create and self._tables() == 0  # made by a create killed before its first transaction
+            if not blank:
+                self._check_format()
+        if create:
+            self.make_writable()
+            if not exists or blank:
+                with self.transaction() as db:  # schema and format together: a database is either ours or blank
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        db.execute(statement)
+                    self.set("format", {"name": FORMAT, "version": FORMAT_VERSION})
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection: read-only (`mode=ro`: nothing, not even a schema, is written) unless `self.writable`."""
         try:
-            self.db = sqlite3.connect(file, isolation_level=None)  # transactions are explicit (see `transaction`)
-            self.db.executescript(_SCHEMA)
+            if not self.writable:
+                return sqlite3.connect(self.file.as_uri() + "?mode=ro", uri=True, isolation_level=None)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.file, isolation_level=None)  # transactions are explicit (see `transaction`)
+        except sqlite3.DatabaseError as err:
+            raise DatasetError(f"{self.file}: not a readable index database ({err})") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer's commit (docs/index-format.md)
+        except sqlite3.OperationalError:
+            pass  # another connection is open: the switch happens at a later write
+        return db
+
+    def _tables(self) -> int:
+        """How many tables the database has."""
+        try:
+            return int(self.db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0])
+        except sqlite3.DatabaseError as err:
+            raise DatasetError(f"{self.file}: not a readable index database ({err})") from None
+
+    def _check_format(self) -> None:
+        """A one-line DatasetError unless the database is an mcja gallery index of this format version."""
+        try:
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+                raise DatasetError(f"{self.file}: not an mcja gallery index database (no meta table)")
             fmt = self.get("format")
         except sqlite3.DatabaseError as err:
-            raise DatasetError(f"{file}: not a readable index database ({err})") from None
-        if fmt is None and create:
-            with self.transaction():
-                self.set("format", {"name": FORMAT, "version": FORMAT_VERSION})
-        elif not isinstance(fmt, dict) or fmt.get("name") != FORMAT:
-            raise DatasetError(f"{file}: not an mcja gallery index database (format {fmt!r})")
-        elif fmt.get("version") != FORMAT_VERSION:
-            raise DatasetError(f"{file}: index format version {fmt.get('version')}, this mcja reads {FORMAT_VERSION}")
+            raise DatasetError(f"{self.file}: not a readable index database ({err})") from None
+        if not isinstance(fmt, dict) or fmt.get("name") != FORMAT:
+            raise DatasetError(f"{self.file}: not an mcja gallery index database (format {fmt!r})")
+        if fmt.get("version") != FORMAT_VERSION:
+            raise DatasetError(f"{self.file}: index format version {fmt.get('version')}, this mcja reads {FORMAT_VERSION}")
+
+    def make_writable(self) -> None:
+        """Reopen the database for writing (a writer does this after taking the folder's writer lock)."""
+        if self.writable:
+            return
+        if hasattr(self, "db"):
+            self.db.close()
+        self.writable = True
+        self.db = self._connect()
 
     def close(self) -> None:
         """Close the database connection."""
@@ -82,6 +130,15 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the database of one moment."""
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        finally:
+            self.db.execute("COMMIT")
 
     def get(self, key: str, default: Any = None) -> Any:
         """A meta value (JSON-decoded), `default` when absent."""
@@ -150,14 +207,12 @@ class Store:
         """(id, feature row) of searchable images not yet in the saved search structure, in id order."""
         return list(self.db.execute("SELECT id, row FROM images WHERE row IS NOT NULL AND indexed = 0 ORDER BY id"))
 
-    def mark_indexed(self, ids: Sequence[int], structure: dict[str, Any]) -> None:
-        """After the search structure was saved: `ids` are in it, nothing waits for removal, its parameters."""
+    def mark_indexed(self, ids: Sequence[int], structure: dict[str, Any], only: bool = False) -> None:
+        """After the search structure was saved: `ids` are in it (with `only`: they alone, after a rebuild), nothing
+        waits for removal, its record. One transaction, so a reader never sees a half-marked index."""
         with self.transaction() as db:
+            if only:
+                db.execute("UPDATE images SET indexed = 0")
             db.executemany("UPDATE images SET indexed = 1 WHERE id = ?", [(int(i),) for i in ids])
             self.set("to_remove", [])
             self.set("structure", structure)
-
-    def reset_indexed(self) -> None:
-        """Before a full rebuild of the search structure: nothing counts as indexed."""
-        with self.transaction() as db:
-            db.execute("UPDATE images SET indexed = 0")

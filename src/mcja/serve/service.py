@@ -1,9 +1,11 @@
 """SearchService: one model and one gallery index per process, shared by every request.
 
 Threads: the event loop decodes nothing itself; the model runs on the batcher's one thread, and every index
-read or write runs on one index thread, in order. That thread is the write lock: an add or delete finishes
-before the next search reads the index, so a search always sees one consistent snapshot (SQLite rows,
-feature file and search structure of the same moment); SQLite's connection also stays on the thread that made it.
+read or write runs on one index thread, in order: an add or delete finishes before the next search reads the
+index, so a search always sees one consistent snapshot (SQLite rows, feature file and search structure of the
+same moment); SQLite's connection also stays on the thread that made it. Writes also hold the index folder's
+writer lock (another process may be running `mcja index update`): one that waits more than WRITE_WAIT_S is a 409
+naming the other writer. Another process's changes are picked up at the next search.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -26,6 +29,7 @@ from mcja.data.images import load_rgb, resize_rgb
 from mcja.errors import DatasetError
 from mcja.index.gallery import GalleryIndex, parse_modality
 from mcja.index.search import ranked_results, score_name
+from mcja.index.writer import IndexBusy
 from mcja.inference.sources import image_labels
 from mcja.serve.batching import Batcher
 from mcja.serve.metrics import Metrics
@@ -34,6 +38,7 @@ from mcja.utils.io import atomic_path
 
 UPLOADS = "uploads"  # added images are written below the index's source folder, so `index update` keeps them
 MODALITY_FOLDERS = {0: "visible", 1: "infrared"}
+WRITE_WAIT_S = 2.0  # how long an add or delete waits for another process's write before answering 409
 
 
 class SearchService:
@@ -180,8 +185,17 @@ class SearchService:
         stem = (f"{pid:04d}_" if pid is not None else "img_") + (f"c{camera}_" if camera is not None else "")
         return folder / f"{stem}{uuid.uuid4().hex[:12]}{ext}"
 
+    @contextmanager
+    def _writing(self, command: str) -> Iterator[None]:
+        """Hold the index's writer lock (index thread); a 409 naming the other writer when it is not free in time."""
+        try:
+            with self.index.writing(command):  # inside, index.add/remove hold it again (re-entrant): never busy
+                yield
+        except IndexBusy as err:
+            raise RequestError(409, str(err)) from None
+
     def _add_paths(self, paths: list[Path]) -> list[int]:
-        with self.model_lock:
+        with self.model_lock, self._writing("mcja serve: POST /gallery"):
             self.index.add([str(p) for p in paths], labels=lambda p: image_labels(p, self.root), progress=False)
         known = self.index.store.scanned()
         return [known[str(p)][0] for p in paths]
@@ -192,7 +206,8 @@ class SearchService:
 
     def _delete(self, gid: int) -> dict[str, Any]:
         item = self.describe(gid)
-        self.index.remove([gid])
+        with self._writing("mcja serve: DELETE /gallery"):
+            self.index.remove([gid])
         path = Path(item["path"])
         uploaded = self.root is not None and path.resolve().is_relative_to(self.root / UPLOADS)
         if uploaded:
@@ -204,9 +219,10 @@ class SearchService:
         def page() -> dict[str, Any]:
             ids = self.index.id_rows()[0]
             part = [int(i) for i in ids[offset : offset + limit]]
-            meta = self.index.store.describe(part)
+            meta = self.index.store.describe(part)  # an id another writer removed since the view: left out
             return {"total": len(ids), "offset": offset,
-                    "items": [{"id": i, **{k: meta[i][k] for k in ("pid", "camera", "modality")}} for i in part]}
+                    "items": [{"id": i, **{k: meta[i][k] for k in ("pid", "camera", "modality")}} for i in part
+                              if i in meta]}
         return await self.on_index(page)
 
     async def health(self) -> dict[str, Any]:
@@ -227,7 +243,7 @@ def _open_index(folder: str | Path, checkpoint: str | Path | None, device: str |
     probe.close()
     if not Path(ckpt).is_file():
         raise DatasetError(f"{folder}: its checkpoint {ckpt} is gone; pass --checkpoint with the same file")
-    index = GalleryIndex.open(folder, ckpt, device=device)
+    index = GalleryIndex.open(folder, ckpt, lock_timeout=WRITE_WAIT_S, device=device)
     index.structure  # noqa: B018 - loaded now, so the first search does not pay for it
     return index
 
