@@ -78,7 +78,7 @@ def test_add_then_search_finds_it_and_update_keeps_it(client, index_dir: Path, t
     hit = client.post("/search", files=[("images", ("q.png", new, "image/png"))], data={"top_k": "3"}).json()
     best = hit["queries"][0]["results"][0]
     assert best["id"] == added["id"] and best["score"] == pytest.approx(1.0, abs=1e-3)
-    assert (best["pid"], best["camera"], best["modality"]) == (9, 2, 0)
+    assert (best["pid"], best["camera"], best["modality"]) == (9, 2, "visible")
     # persisted: another process's `mcja index update` of the source keeps it, labels and id unchanged
     client.app.state.service.close()
     summary = update_index(index_dir, progress=False, device="cpu")

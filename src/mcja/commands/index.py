@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto (default): exact up to 50k images, ivf above")
     b.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored features (float16)")
     b.add_argument("--size", type=model_size, default=None, help=size_help("input HxW"))
+    _label_options(b)
     _extract_options(b)
     b.set_defaults(func=_build)
 
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                  EXAMPLES)
     u.add_argument("index", help="the index folder")
     u.add_argument("--checkpoint", default=None, help="the index's checkpoint if it moved (checked by sha256)")
+    _label_options(u)
     _extract_options(u)
     u.set_defaults(func=_update)
 
@@ -64,6 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("index", help="the index folder")
     i.add_argument("--json", action="store_true", help="print the whole description as JSON")
     i.set_defaults(func=_info)
+
+
+def _label_options(p: argparse.ArgumentParser) -> None:
+    """--camera / --modality: labels for the images whose path (layout, folders, name) or list tells none."""
+    p.add_argument("--camera", type=int, default=None,
+                   help="camera of the images whose path or list tells none (e.g. a folder from one camera)")
+    p.add_argument("--modality", default=None,
+                   help="modality (visible, infrared) of the images whose path or list tells none")
 
 
 def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
@@ -90,8 +100,9 @@ def _report(verb: str, r: dict[str, Any]) -> int:
     s = r["structure"] or {}
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     engine = f"FAISS {s.get('kind')}" if s.get("faiss") else "exact search in torch (FAISS not installed)"
-    print(f"{r['index']}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed; "
-          f"extracted {r['extracted']} in {r['seconds']:.1f} s)")
+    relabelled = f", {r['relabelled']} relabelled" if r.get("relabelled") else ""
+    print(f"{r['index']}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed"
+          f"{relabelled}; extracted {r['extracted']} in {r['seconds']:.1f} s)")
     print(f"search: {engine}" + (f" ({params})" if params else ""))
     return 0
 
@@ -101,7 +112,8 @@ def _build(args: argparse.Namespace) -> int:
 
     r = api.index_build(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
                         kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
-                        image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+                        image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
+                        camera=args.camera, modality=args.modality)
     return _report("build", r)
 
 
@@ -109,28 +121,36 @@ def _update(args: argparse.Namespace) -> int:
     from mcja import api
 
     r = api.index_update(args.index, checkpoint=args.checkpoint, chunk=args.chunk, batch_size=args.batch_size,
-                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
+                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet, camera=args.camera,
+                         modality=args.modality)
     return _report("update", r)
 
 
 def _search(args: argparse.Namespace) -> int:
     from mcja import api
+    from mcja.index.search import shown_path
+    from mcja.utils.names import printable
 
     r = api.index_search(args.index, args.query, args.out, checkpoint=args.checkpoint, top_k=args.top_k,
                          modality=args.modality, camera=args.camera, rerank=args.rerank, batch_size=args.batch_size,
                          image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet)
     for line in r["skipped"]:
         print(f"mcja index search: warning: skipped {line}", file=sys.stderr)
+    scope = "images allowed by the filters" if args.modality or args.camera else "images"
+    if r["top_k"] < r["top_k_requested"]:
+        print(f"mcja index search: note: --top-k {r['top_k_requested']} is more than the {r['gallery_images']} "
+              f"{scope}: all of them are returned", file=sys.stderr)
     for q in r["queries"]:
-        shown = "  ".join(f"{os.path.basename(x['path'])} {x['score']:.3f}" for x in q["results"][:3])
-        print(f"{q['query']}: {shown}")
-    print(f"{len(r['queries'])} queries, top {r['top_k']} of {r['gallery_images']} images by {r['score']}: "
-          f"{os.path.join(args.out, 'results.json')} ({r['seconds']:.1f} s)")
+        shown = "  ".join(f"{shown_path(x['path'], r['root'])} {x['score']:.3f}" for x in q["results"][:3])
+        print(f"{printable(q['query'])}: {shown}")
+    print(f"{len(r['queries'])} queries, top {r['top_k']} of {r['gallery_images']} {scope} by {r['score']}: "
+          f"{printable(os.path.join(args.out, 'results.json'))} ({r['seconds']:.1f} s)")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from mcja import api
+    from mcja.index.gallery import describe_source
 
     r = api.index_info(args.index)
     if args.json:
@@ -138,12 +158,13 @@ def _info(args: argparse.Namespace) -> int:
         return 0
     ident, s = r["identity"], r["structure"] or {}
     print(f"{r['index']}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
-    print(f"source: {r['source']}")
+    print(f"source: {describe_source(r['source'])}")
     print(f"checkpoint: {ident['checkpoint']} (sha256 {ident['checkpoint_sha256'][:12]}), input "
           f"{ident['image_size'][0]}x{ident['image_size'][1]}, {ident['feature_dim']}-d {ident['dtype']} features, "
           f"views {ident['views']}, mcja {ident['mcja_version']}")
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     print(f"search: {s.get('kind', 'none yet')} (requested {r['kind']})" + (f", {params}" if params else ""))
     if r["shards"]:
-        print(f"interrupted sharded build: {r['shards']} (run the same build again to finish it)")
+        done = ", ".join(f"{rank} {n} images" for rank, n in r["shards"].items())
+        print(f"interrupted sharded build: {done} extracted (run the same build again to finish it)")
     return 0

@@ -49,12 +49,25 @@ def diff_scan(store: Store, scanned: Sequence[ImageRow], drop_missing: bool = Tr
     return new, changed, sorted(gone)
 
 
+def relabelled(store: Store, scanned: Sequence[ImageRow]) -> list[tuple[int, ImageRow]]:
+    """(id, image) of known, unchanged images whose labels the scan reads otherwise (a source labelled by a
+    newer rule or another --camera / --modality): their labels are updated without extracting them again."""
+    known = store.labels()
+    out = []
+    for row in scanned:
+        old = known.get(row.path)
+        if old is not None and old[1:3] == (row.size, row.mtime_ns) and old[3] != (row.pid, row.camera, row.modality):
+            out.append((old[0], row))
+    return out
+
+
 def extract_pending(extractor: FeatureExtractor, feats: FeatureFile, pending: Sequence[tuple[int, str]],
                     commit: Commit, chunk: int = 1024, skip_bad: bool = False, progress: bool = True,
                     desc: str = "index") -> int:
     """Extract `pending` (id, path) in chunks; each chunk's rows are appended, then `commit`ted. Returns the count."""
     views = feats.shape[0]
-    bar = tqdm(total=len(pending), desc=desc, unit="img", disable=not progress)
+    # leave=False: a bar left behind is drawn again by close(), so logs showed the finished bar twice
+    bar = tqdm(total=len(pending), desc=desc, unit="img", leave=False, disable=not progress)
     for start in range(0, len(pending), chunk):
         part = pending[start : start + chunk]
         try:
