@@ -9,7 +9,7 @@ import json
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.cli import run_cli
+from helpers.cli import one_line_error, run_cli
 from mcja import GalleryIndex
 from mcja.cli import main
 from mcja.index import build as build_module
@@ -88,3 +88,15 @@ def test_a_huge_top_k_returns_every_image_ranked_as_with_k_equal_to_their_number
     (exact_ir,) = index.search(q, top_k=6, modality="infrared")
     assert [h["id"] for h in ir] == [h["id"] for h in exact_ir]
     np.testing.assert_allclose([h["score"] for h in ir], [h["score"] for h in exact_ir])
+
+
+def test_searching_an_index_without_images_is_refused(checkpoint, archive, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("a.png", "b.png"):
+        (broken / name).write_bytes(b"\x89PNG not an image")
+    assert build(checkpoint, broken, tmp_path / "idx", "--skip-bad") == 0
+    capsys.readouterr()
+    assert main(["index", "search", str(tmp_path / "idx"), "--query", str(next(archive.rglob("*.png"))), "--out",
+                 str(tmp_path / "r"), "--quiet"]) == 2
+    one_line_error(capsys, "the index holds no searchable images (0 pending, 2 unreadable)")

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from mcja.commands.common import add_verb, model_size, size_help
+from mcja.utils.names import printable
 
 EXAMPLES = """
   mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
@@ -101,7 +102,7 @@ def _report(verb: str, r: dict[str, Any]) -> int:
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     engine = f"FAISS {s.get('kind')}" if s.get("faiss") else "exact search in torch (FAISS not installed)"
     relabelled = f", {r['relabelled']} relabelled" if r.get("relabelled") else ""
-    print(f"{r['index']}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed"
+    print(f"{printable(r['index'])}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed"
           f"{relabelled}; extracted {r['extracted']} in {r['seconds']:.1f} s)")
     print(f"search: {engine}" + (f" ({params})" if params else ""))
     return 0
@@ -129,7 +130,6 @@ def _update(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from mcja import api
     from mcja.index.search import shown_path
-    from mcja.utils.names import printable
 
     r = api.index_search(args.index, args.query, args.out, checkpoint=args.checkpoint, top_k=args.top_k,
                          modality=args.modality, camera=args.camera, rerank=args.rerank, batch_size=args.batch_size,
@@ -157,9 +157,9 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(r, indent=2))
         return 0
     ident, s = r["identity"], r["structure"] or {}
-    print(f"{r['index']}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
+    print(f"{printable(r['index'])}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
     print(f"source: {describe_source(r['source'])}")
-    print(f"checkpoint: {ident['checkpoint']} (sha256 {ident['checkpoint_sha256'][:12]}), input "
+    print(f"checkpoint: {printable(ident['checkpoint'])} (sha256 {ident['checkpoint_sha256'][:12]}), input "
           f"{ident['image_size'][0]}x{ident['image_size'][1]}, {ident['feature_dim']}-d {ident['dtype']} features, "
           f"views {ident['views']}, mcja {ident['mcja_version']}")
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mcja.data.records import MODALITY_BY_CODE
-from mcja.errors import ConfigError
+from mcja.errors import ConfigError, DatasetError
 from mcja.evaluation import MSER_PRESETS, mser_rerank
 from mcja.inference.sources import find_images, pid_from_path
 from mcja.utils.io import atomic_write_json
@@ -40,6 +40,10 @@ def search_scope(index: "GalleryIndex", top_k: int, modality: str | int | None =
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     allowed = index.allowed_ids(modality, camera)
     n = len(index.id_rows()[0]) if allowed is None else len(allowed)
+    if n == 0:
+        counts = index.store.counts()
+        raise DatasetError(f"{index.folder}: the index holds no searchable images ({counts['pending']} pending, "
+                           f"{counts['unreadable']} unreadable)")
     return allowed, n, min(int(top_k), n)
 
 
@@ -49,8 +53,6 @@ def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality
     """Ranked hits per query feature [Q, D]: dicts with id, path, score (cosine, or 1 - MSER distance with a
     `cosine` beside it), pid, camera, modality; at most as many as the filters allow (`scope`: search_scope's)."""
     allowed, n, k = scope or search_scope(index, top_k, modality, camera)
-    if k == 0:
-        return [[] for _ in range(len(q))]
     fetch = min(max(k, RERANK_CANDIDATES), n) if rerank else k
     scores, found = index.run_search(q.numpy(), fetch, allowed)
     if rerank:
