@@ -10,6 +10,7 @@ from typing import Any, Sequence, TextIO
 from mcja import __version__
 from mcja.commands import ablate, augment, data, demo, index, inference, model, serve, train, visualize
 from mcja.errors import MCJAError
+from mcja.utils.names import printable
 
 # Each module defines `register(subparsers)`, adding its verbs with `set_defaults(func=...)`; --help lists them
 # in this order.
@@ -68,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = args.func(args)
     except MCJAError as err:
-        print(f"mcja {args.verb}: {err.label}{err}", file=sys.stderr)
+        print(printable(f"mcja {args.verb}: {err.label}{err}"), file=sys.stderr)  # a non-UTF-8 file name as \\xNN
         return err.exit_code
     except KeyboardInterrupt:
         print(f"mcja {args.verb}: interrupted", file=sys.stderr)

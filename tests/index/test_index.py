@@ -41,7 +41,7 @@ def test_search_equals_brute_force_on_independent_features(checkpoint, archive, 
     assert [r["path"] for r in entry["results"]] == expected
     np.testing.assert_allclose([r["score"] for r in entry["results"]], np.sort(scores)[::-1][:5], atol=1e-5)
     first = entry["results"][0]
-    assert first["path"] == str(query) and first["correct"] and first["pid"] == 2 and first["modality"] == 0
+    assert first["path"] == str(query) and first["correct"] and first["pid"] == 2 and first["modality"] == "visible"
     assert Image.open(entry["picture"]).format == "PNG"
 
 
@@ -227,7 +227,7 @@ def test_rerank_with_mser_views_and_a_csv_list(checkpoint, archive, tmp_path):
     report = json.loads((out / "results.json").read_text())
     assert report["score"].startswith("1 - MSER re-ranked distance")
     results = report["queries"][0]["results"]
-    assert len(results) == 3 and all(r["camera"] == 7 and r["modality"] == 1 for r in results)
+    assert len(results) == 3 and all(r["camera"] == 7 and r["modality"] == "infrared" for r in results)
     assert results[0]["pid"] == int(query.parent.name) + 10 and "cosine" in results[0]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_add_then_search_finds_it_and_update_keeps_it(client, index_dir: Path, t
     hit = client.post("/search", files=[("images", ("q.png", new, "image/png"))], data={"top_k": "3"}).json()
     best = hit["queries"][0]["results"][0]
     assert best["id"] == added["id"] and best["score"] == pytest.approx(1.0, abs=1e-3)
-    assert (best["pid"], best["camera"], best["modality"]) == (9, 2, 0)
+    assert (best["pid"], best["camera"], best["modality"]) == (9, 2, "visible")
     # persisted: another process's `mcja index update` of the source keeps it, labels and id unchanged
     client.app.state.service.close()
     summary = update_index(index_dir, progress=False, device="cpu")
@@ -254,3 +255,42 @@ def test_api_docs_need_no_internet(client) -> None:
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     for probe in ("/docs-assets/swagger-ui-bundle.js.map", "/docs-assets/..%2F__init__.py", "/docs-assets/index.html"):
         assert client.get(probe).status_code == 404
+
+
+def test_filters_count_and_clamp_and_name_modalities(client) -> None:
+    """gallery_images counts what the filters allow (8 visible of 16), top_k is clamped to it, modality is a name,
+    and a filter on a camera no image has is a 400 naming the cameras present."""
+    r = client.post("/search", data={"gallery_id": "1", "top_k": "1000", "modality": "visible"}).json()
+    assert r["gallery_images"] == 8 and r["top_k"] == 8 and r["top_k_requested"] == 1000
+    results = r["queries"][0]["results"]
+    assert len(results) == 8 and {x["modality"] for x in results} == {"visible"}
+    assert {x["modality"] for x in client.get("/gallery").json()["items"]} == {"visible", "infrared"}
+    r = client.post("/search", data={"gallery_id": "1", "camera": "7"})
+    assert r.status_code == 400 and r.json()["detail"] == \
+        "--camera 7: no image in this index has camera 7 (cameras present: 1, 2, 3)"
+
+
+def test_latin1_file_name_in_json_and_thumbnail(index_dir: Path, tmp_path: Path) -> None:
+    """A gallery file whose name is not UTF-8 is searched, answered in JSON as its PEP 383 escapes (the same file
+    back through os.fsencode, as in results.json) and served as a thumbnail."""
+    from fastapi.testclient import TestClient
+
+    from mcja.serve.app import create_app
+    from mcja.serve.service import SearchService
+
+    raw = os.path.join(os.fsencode(tmp_path / "archive" / "visible" / "0001"), b"caf\xe9.png")
+    with open(raw, "wb") as f:
+        f.write(png(pattern_image(1, 9)))
+    assert update_index(index_dir, progress=False, device="cpu")["new"] == 1
+    service = SearchService(index_dir, device="cpu")
+    try:
+        with TestClient(create_app(service), base_url="http://127.0.0.1:8000") as client:
+            r = client.post("/search", files=[("images", ("q.png", png(pattern_image(1, 9)), "image/png"))],
+                            data={"top_k": "2"})
+            assert r.status_code == 200 and "caf\\udce9.png" in r.text
+            best = r.json()["queries"][0]["results"][0]
+            assert os.fsencode(best["path"]) == raw
+            thumb = client.get(f"/gallery/{best['id']}/image?size=32")
+            assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (16, 32)
+    finally:
+        service.close()

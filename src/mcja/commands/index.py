@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from mcja.commands.common import add_mser_options, add_verb, model_size, mser_options, size_help
+from mcja.utils.names import printable
 
 EXAMPLES = """
   mcja index build --checkpoint best.pt --images /archive/crops --out archive.idx
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto (default): exact up to 50k images, ivf above")
     b.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="stored features (float16)")
     b.add_argument("--size", type=model_size, default=None, help=size_help("input HxW"))
+    _label_options(b)
     _extract_options(b)
     b.set_defaults(func=_build)
 
@@ -45,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                  EXAMPLES)
     u.add_argument("index", help="the index folder")
     u.add_argument("--checkpoint", default=None, help="the index's checkpoint if it moved (checked by sha256)")
+    _label_options(u)
     _extract_options(u)
     u.set_defaults(func=_update)
 
@@ -72,6 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("index", help="the index folder")
     _wait_option(r)
     r.set_defaults(func=_repair)
+
+
+def _label_options(p: argparse.ArgumentParser) -> None:
+    """--camera / --modality: labels for the images whose path (layout, folders, name) or list tells none."""
+    p.add_argument("--camera", type=int, default=None,
+                   help="camera of the images whose path or list tells none (e.g. a folder from one camera)")
+    p.add_argument("--modality", default=None,
+                   help="modality (visible, infrared) of the images whose path or list tells none")
 
 
 def _extract_options(p: argparse.ArgumentParser, chunked: bool = True) -> None:
@@ -110,8 +121,9 @@ def _report(verb: str, r: dict[str, Any]) -> int:
     s = r["structure"] or {}
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     engine = f"FAISS {s.get('kind')}" if s.get("faiss") else "exact search in torch (FAISS not installed)"
-    print(f"{r['index']}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed; "
-          f"extracted {r['extracted']} in {r['seconds']:.1f} s)")
+    relabelled = f", {r['relabelled']} relabelled" if r.get("relabelled") else ""
+    print(f"{printable(r['index'])}: {r['images']} images ({r['new']} new, {r['changed']} changed, {r['removed']} removed"
+          f"{relabelled}; extracted {r['extracted']} in {r['seconds']:.1f} s)")
     print(f"search: {engine}" + (f" ({params})" if params else ""))
     return 0
 
@@ -122,7 +134,7 @@ def _build(args: argparse.Namespace) -> int:
     r = api.index_build(args.out, args.checkpoint, images=args.images, list_file=args.list_file, views=args.views,
                         kind=args.kind, dtype=args.dtype, chunk=args.chunk, batch_size=args.batch_size,
                         image_size=args.size, device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
-                        lock_timeout=_lock_timeout(args))
+                        camera=args.camera, modality=args.modality, lock_timeout=_lock_timeout(args))
     return _report("build", r)
 
 
@@ -130,13 +142,14 @@ def _update(args: argparse.Namespace) -> int:
     from mcja import api
 
     r = api.index_update(args.index, checkpoint=args.checkpoint, chunk=args.chunk, batch_size=args.batch_size,
-                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet,
-                         lock_timeout=_lock_timeout(args))
+                         device=args.device, skip_bad=args.skip_bad, progress=not args.quiet, camera=args.camera,
+                         modality=args.modality, lock_timeout=_lock_timeout(args))
     return _report("update", r)
 
 
 def _search(args: argparse.Namespace) -> int:
     from mcja import api
+    from mcja.index.search import shown_path
 
     r = api.index_search(args.index, args.query, args.out, checkpoint=args.checkpoint, top_k=args.top_k,
                          modality=args.modality, camera=args.camera, rerank=args.rerank, batch_size=args.batch_size,
@@ -144,32 +157,38 @@ def _search(args: argparse.Namespace) -> int:
                          **mser_options(args))
     for line in r["skipped"]:
         print(f"mcja index search: warning: skipped {line}", file=sys.stderr)
+    scope = "images allowed by the filters" if args.modality or args.camera else "images"
+    if r["top_k"] < r["top_k_requested"]:
+        print(f"mcja index search: note: --top-k {r['top_k_requested']} is more than the {r['gallery_images']} "
+              f"{scope}: all of them are returned", file=sys.stderr)
     for q in r["queries"]:
-        shown = "  ".join(f"{os.path.basename(x['path'])} {x['score']:.3f}" for x in q["results"][:3])
-        print(f"{q['query']}: {shown}")
-    print(f"{len(r['queries'])} queries, top {r['top_k']} of {r['gallery_images']} images by {r['score']}: "
-          f"{os.path.join(args.out, 'results.json')} ({r['seconds']:.1f} s)")
+        shown = "  ".join(f"{shown_path(x['path'], r['root'])} {x['score']:.3f}" for x in q["results"][:3])
+        print(f"{printable(q['query'])}: {shown}")
+    print(f"{len(r['queries'])} queries, top {r['top_k']} of {r['gallery_images']} {scope} by {r['score']}: "
+          f"{printable(os.path.join(args.out, 'results.json'))} ({r['seconds']:.1f} s)")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from mcja import api
+    from mcja.index.gallery import describe_source
 
     r = api.index_info(args.index)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
     ident, s = r["identity"], r["structure"] or {}
-    print(f"{r['index']}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
-    print(f"source: {r['source']}")
-    print(f"checkpoint: {ident['checkpoint']} (sha256 {ident['checkpoint_sha256'][:12]}), input "
+    print(f"{printable(r['index'])}: {r['images']} images, {r['pending']} pending, {r['unreadable']} unreadable")
+    print(f"source: {describe_source(r['source'])}")
+    print(f"checkpoint: {printable(ident['checkpoint'])} (sha256 {ident['checkpoint_sha256'][:12]}), input "
           f"{ident['image_size'][0]}x{ident['image_size'][1]}, {ident['feature_dim']}-d {ident['dtype']} features, "
           f"views {ident['views']}, mcja {ident['mcja_version']}")
     params = ", ".join(f"{k} {v}" for k, v in (s.get("params") or {}).items())
     print(f"search: {s.get('kind', 'none yet')} (requested {r['kind']})" + (f", {params}" if params else ""))
     if r["shards"]:
-        print(f"interrupted sharded build: {r['shards']} (finish it with the same torchrun build, or `mcja index update {r['index']}`)")
-    return 0
+        done = ", ".join(f"{rank} {n} images" for rank, n in r["shards"].items())
+        print(f"interrupted sharded build: {done} extracted (finish it with the same torchrun build, or "
+              f"`mcja index update {r['index']}`)")
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,15 +109,17 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from mcja import api
+    from mcja.index.search import shown_path
+    from mcja.utils.names import printable
 
     r = api.search(args.checkpoint, args.query, args.gallery, args.out, top_k=args.top_k, rerank=args.rerank,
                    **_common(args), **mser_options(args))
     _warn_skipped("search", r["skipped"])
     print(f"gallery features: {r['gallery_features']} ({r['gallery']})")
     for q in r["queries"]:
-        shown = "  ".join(f"{os.path.relpath(x['path'], r['gallery'])} {x['score']:.3f}{_mark(x)}" for x in q["results"][:3])
+        shown = "  ".join(f"{shown_path(x['path'], r['gallery'])} {x['score']:.3f}{_mark(x)}" for x in q["results"][:3])
         who = "" if q["pid"] is None else f" (id {q['pid']})"
-        print(f"{q['query']}{who}: {shown}")
+        print(f"{printable(q['query'])}{who}: {shown}")
     judged = [q for q in r["queries"] if q["results"] and "correct" in q["results"][0]]
     if judged:
         print(f"rank-1 correct for {sum(q['results'][0]['correct'] for q in judged)}/{len(judged)} queries with known ids")

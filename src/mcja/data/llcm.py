@@ -28,7 +28,9 @@ from mcja.errors import DatasetError
 
 LAYOUT = "an LLCM folder with idx/train_vis.txt, idx/train_nir.txt, idx/test_id.txt, test_vis/ and test_nir/"
 _CAMERA_TOKEN = re.compile(r"_c(\d+)_")
-_CAMERA_DIR = re.compile(r"cam(\d+)")
+CAMERA_FOLDER = re.compile(r"cam(\d+)")  # test_vis/camN/, test_nir/camN/
+TEST_VISIBLE, TEST_INFRARED = "test_vis", "test_nir"  # the test images' folders
+TEST_FOLDERS = {TEST_VISIBLE: VISIBLE, TEST_INFRARED: INFRARED}
 
 
 def read_llcm(root: str | os.PathLike) -> VIDataset:
@@ -41,8 +43,8 @@ def read_llcm(root: str | os.PathLike) -> VIDataset:
         name="llcm",
         root=str(path),
         train=label_by_sorted_pid(train),
-        test_visible=_read_test(path / "test_vis", test_ids, VISIBLE),
-        test_infrared=_read_test(path / "test_nir", test_ids, INFRARED),
+        test_visible=_read_test(path / TEST_VISIBLE, test_ids, VISIBLE),
+        test_infrared=_read_test(path / TEST_INFRARED, test_ids, INFRARED),
         meta={"test_ids": test_ids, "test_id_file": str(idx / "test_id.txt")},
     )
 
@@ -63,7 +65,7 @@ def _read_test(folder: Path, test_ids: list[int], modality: int) -> list[Sample]
     """All images of the test ids under folder/camN/<pid:04d>/, id-major as the DEEN code orders them."""
     cameras = sorted(
         int(m.group(1)) for d in require_dir(folder, "camN/<pid>/ folders of test images").iterdir()
-        if d.is_dir() and (m := _CAMERA_DIR.fullmatch(d.name))
+        if d.is_dir() and (m := CAMERA_FOLDER.fullmatch(d.name))
     )
     samples = [
         Sample(str(image), pid, cam, modality)

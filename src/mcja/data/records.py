@@ -9,6 +9,7 @@ import numpy as np
 
 VISIBLE = 0
 INFRARED = 1
+MODALITY_BY_CODE = {VISIBLE: "visible", INFRARED: "infrared"}  # the names results and labels are shown with
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ def read_sysu(root: str | os.PathLike) -> VIDataset:
     for pid in train_ids:
         if pid not in images:
             raise DatasetError(f"{exp}: training id {pid} has no images in any of {path}/cam1..cam6/{pid:04d}/")
-    train = [Sample(p, pid, cam, _modality(cam), labels[pid]) for pid in train_ids for p, cam in images[pid]]
-    test = [Sample(p, pid, cam, _modality(cam)) for pid in test_ids if pid in images for p, cam in images[pid]]
+    train = [Sample(p, pid, cam, camera_modality(cam), labels[pid]) for pid in train_ids for p, cam in images[pid]]
+    test = [Sample(p, pid, cam, camera_modality(cam)) for pid in test_ids if pid in images for p, cam in images[pid]]
     train.sort(key=lambda s: s.path)
     test.sort(key=lambda s: s.path)
     test_visible = [s for s in test if s.modality == VISIBLE]
@@ -64,6 +64,12 @@ def _images_by_person(root: Path) -> dict[int, list[tuple[str, int]]]:
     return {pid: files for pid, files in found.items() if files}
 
 
-def _modality(camera: int) -> int:
+def camera_modality(camera: int) -> int:
     """Cameras 3 and 6 are the infrared ones."""
     return INFRARED if camera in INFRARED_CAMERAS else VISIBLE
+
+
+def is_sysu_root(folder: str | os.PathLike) -> bool:
+    """Whether `folder` is laid out as SYSU-MM01 (cam1..cam6 and exp/ folders), so its cameras tell modalities."""
+    path = Path(folder)
+    return (path / "exp").is_dir() and all((path / f"cam{cam}").is_dir() for cam in CAMERAS)

@@ -9,9 +9,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
+from mcja.data.records import MODALITY_BY_CODE
 from mcja.errors import ConfigError
 from mcja.index.build import remove_index_files
-from mcja.index.gallery import GalleryIndex
+from mcja.index.gallery import GalleryIndex, parse_modality
 from mcja.index.search import rerank_params, search_to_folder
 from mcja.index.store import DB_NAME
 from mcja.index.writer import WriterLock
@@ -19,28 +20,58 @@ from mcja.inference.sources import find_images, image_labels, list_file_images
 
 
 def source_images(source: dict[str, Any], exclude: Path | None = None) -> tuple[list[str], dict[str, tuple]]:
-    """(paths, path -> (pid, camera, modality)) of an index's source: {"images": DIR} or {"list": FILE}."""
+    """(paths, path -> (pid, camera, modality)) of an index's source: {"images": DIR} or {"list": FILE}, with
+    optional "camera" / "modality" for the images whose path (or list) tells none."""
     if source.get("images"):
         root = source["images"]
         paths = find_images(root, exclude=exclude)
-        return paths, {p: image_labels(p, root) for p in paths}
-    images = list_file_images(source["list"])
-    paths = [str(Path(p).absolute()) for p in images.paths]
-    labels = {}
-    for i, p in enumerate(paths):
-        parsed = image_labels(p)
-        labels[p] = tuple(col[i] if col is not None else guess
-                          for col, guess in zip((images.pids, images.cameras, images.modalities), parsed))
-    return paths, labels
+        labels = {p: image_labels(p, root) for p in paths}
+    else:
+        images = list_file_images(source["list"])
+        paths = [str(Path(p).absolute()) for p in images.paths]
+        labels = {}
+        for i, p in enumerate(paths):
+            parsed = image_labels(p)
+            labels[p] = tuple(col[i] if col is not None else guess
+                              for col, guess in zip((images.pids, images.cameras, images.modalities), parsed))
+    fill = (None, source.get("camera"), parse_modality(source.get("modality")))
+    return paths, {p: tuple(v if v is not None else f for v, f in zip(found, fill)) for p, found in labels.items()}
 
 
-def _source(images: str | None, list_file: str | None) -> dict[str, Any]:
-    """The source record for exactly one of --images / --list."""
+def source_root(source: dict[str, Any], paths: Sequence[str]) -> str:
+    """The folder results are shown relative to: the image folder, else the list's folder when every image lies
+    below it, else the images' common parent."""
+    if source.get("images"):
+        return source["images"]
+    folder = str(Path(source["list"]).parent)
+    if not paths or all(Path(p).is_relative_to(folder) for p in paths):
+        return folder
+    common = os.path.commonpath(paths)
+    return common if len(paths) > 1 else os.path.dirname(common)
+
+
+def _source(images: str | None, list_file: str | None, camera: int | None = None,
+            modality: str | None = None) -> dict[str, Any]:
+    """The source record for exactly one of --images / --list, with the labels --camera / --modality give."""
     if bool(images) == bool(list_file):
         raise ConfigError("give exactly one image source: --images DIR or --list FILE")
     if images:
-        return {"images": str(Path(images).expanduser().absolute())}
-    return {"list": str(Path(list_file).expanduser().absolute())}  # type: ignore[arg-type]
+        source = {"images": str(Path(images).expanduser().absolute())}
+    else:
+        source = {"list": str(Path(list_file).expanduser().absolute())}  # type: ignore[arg-type]
+    return _with_labels(source, camera, modality)
+
+
+def _with_labels(source: dict[str, Any], camera: int | None, modality: str | int | None) -> dict[str, Any]:
+    """`source` with the given --camera / --modality (checked) recorded for images whose path tells none."""
+    out = dict(source)
+    if camera is not None:
+        if int(camera) < 0:
+            raise ConfigError(f"--camera: expected a camera number (0 or more), got {camera}")
+        out["camera"] = int(camera)
+    if modality is not None:
+        out["modality"] = MODALITY_BY_CODE[parse_modality(modality)]
+    return out
 
 
 def _runtime(device: str | None) -> Any:
@@ -63,6 +94,10 @@ def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int,
     """Scan the source (unless `listed` already) and bring the index up to date; the summary of what changed."""
     start = time.perf_counter()
     paths, labels = listed or source_images(source, exclude=index.folder)
+    if runtime is None or runtime.rank == 0:
+        with index.store.transaction():
+            index.store.set("source", source)  # an update's new --camera / --modality
+            index.store.set("root", source_root(source, paths))
     counts = index.sync(paths, drop_missing=True, chunk=chunk, skip_bad=skip_bad, progress=progress,
                         runtime=runtime, labels=labels.get)
     return {**counts, **index.info(), "skipped": index.store.errors(), "seconds": round(time.perf_counter() - start, 3)}
@@ -71,14 +106,15 @@ def _sync(index: GalleryIndex, source: dict[str, Any], runtime: Any, chunk: int,
 def build_index(out: str | os.PathLike, checkpoint: str | os.PathLike, images: str | None = None,
                 list_file: str | None = None, views: int | str = 1, kind: str = "auto", dtype: str = "float16",
                 chunk: int = 1024, batch_size: int = 64, image_size: Sequence[int] | None = None,
-                device: str | None = None, skip_bad: bool = False, progress: bool = True,
-                lock_timeout: float | None = None) -> dict[str, Any]:
-    """Build (or resume building) an index folder of a folder or list of images; returns its summary. Holds the
-    folder's writer lock throughout (`lock_timeout`: see GalleryIndex). A build that indexed nothing (a failed
-    first chunk, a wrong checkpoint, Ctrl-C) removes what it created."""
+                device: str | None = None, skip_bad: bool = False, progress: bool = True, camera: int | None = None,
+                modality: str | None = None, lock_timeout: float | None = None) -> dict[str, Any]:
+    """Build (or resume building) an index folder of a folder or list of images; returns its summary. `camera` /
+    `modality` label the images whose path (or list) tells none. Holds the folder's writer lock throughout
+    (`lock_timeout`: see GalleryIndex). A build that indexed nothing (a failed first chunk, a wrong checkpoint,
+    Ctrl-C) removes what it created."""
     from mcja.engine.runtime import teardown_runtime
 
-    source = _source(images, list_file)
+    source = _source(images, list_file, camera, modality)
     _check_chunk(chunk)
     folder = Path(out).expanduser().absolute()
     listed = source_images(source, exclude=folder)  # a missing or empty source is refused before anything is made
@@ -125,9 +161,11 @@ def _discard_if_empty(folder: Path, made: bool, index: GalleryIndex | None) -> N
 
 def update_index(index_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, chunk: int = 1024,
                  batch_size: int = 64, device: str | None = None, skip_bad: bool = False,
-                 progress: bool = True, lock_timeout: float | None = None) -> dict[str, Any]:
+                 progress: bool = True, camera: int | None = None, modality: str | None = None,
+                 lock_timeout: float | None = None) -> dict[str, Any]:
     """Re-scan an index's source: extract new and changed images only, drop deleted ones (ids stay stable); also
-    rebuilds a damaged search structure. Holds the writer lock from the scan to the end (`lock_timeout`: see
+    rebuilds a damaged search structure. `camera` / `modality` replace the labels recorded for images whose path
+    tells none (relabelled in place). Holds the writer lock from the scan to the end (`lock_timeout`: see
     GalleryIndex)."""
     from mcja.engine.runtime import teardown_runtime
 
@@ -136,6 +174,10 @@ def update_index(index_dir: str | os.PathLike, checkpoint: str | os.PathLike | N
     ckpt = checkpoint or probe.identity["checkpoint"]
     source = probe.store.get("source")
     probe.close()
+    if not source:
+        raise ConfigError(f"{index_dir}: this index records no image folder or list to re-scan (it was filled "
+                          "through the Python API): add images with GalleryIndex.add")
+    source = _with_labels(source, camera, modality)
     runtime = _runtime(device)
     dev = str(runtime.device) if runtime is not None else device
     try:

@@ -50,12 +50,24 @@ def diff_scan(store: Store, scanned: Sequence[ImageRow], drop_missing: bool = Tr
     return new, changed, sorted(gone)
 
 
+def relabelled(store: Store, scanned: Sequence[ImageRow]) -> list[tuple[int, ImageRow]]:
+    """(id, image) of known, unchanged images whose labels the scan reads otherwise (a source labelled by a
+    newer rule or another --camera / --modality): their labels are updated without extracting them again."""
+    known = store.labels()
+    out = []
+    for row in scanned:
+        old = known.get(row.path)
+        if old is not None and old[1:3] == (row.size, row.mtime_ns) and old[3] != (row.pid, row.camera, row.modality):
+            out.append((old[0], row))
+    return out
+
+
 def extract_pending(extractor: FeatureExtractor, feats: FeatureFile, pending: Sequence[tuple[int, str]],
                     commit: Commit, chunk: int = 1024, skip_bad: bool = False, progress: bool = True,
                     desc: str = "index") -> int:
     """Extract `pending` (id, path) in chunks; each chunk's rows are appended, then `commit`ted. Returns the count."""
     views = feats.shape[0]
-    bar = tqdm(total=len(pending), desc=desc, unit="img", disable=not progress)
+    bar = tqdm(total=len(pending), desc=desc, unit="img", disable=not progress or not pending)
     for start in range(0, len(pending), chunk):
         part = pending[start : start + chunk]
         try:
@@ -64,7 +76,7 @@ def extract_pending(extractor: FeatureExtractor, feats: FeatureFile, pending: Se
             if not skip_bad:
                 raise
             commit([], [(i, str(err)) for i, _ in part], feats.rows)  # not one readable image in this chunk
-            bar.update(len(part))
+            _advance(bar, len(part))
             continue
         got = result.features.numpy()
         got = got[:, None] if views == 1 else got.transpose(1, 0, 2)  # [n, views, dim]
@@ -72,9 +84,18 @@ def extract_pending(extractor: FeatureExtractor, feats: FeatureFile, pending: Se
         bad = sorted(set(range(len(part))) - set(result.kept))
         commit([(part[i][0], r) for i, r in zip(result.kept, rows)],
                [(part[i][0], msg) for i, msg in zip(bad, result.skipped)], feats.rows)
-        bar.update(len(part))
+        _advance(bar, len(part))
     bar.close()
     return len(pending)
+
+
+def _advance(bar: tqdm, n: int) -> None:
+    """Count `n` more images on the bar; the finished bar is drawn by close() only (drawn here too, a log showed
+    it twice)."""
+    if bar.n + n < bar.total:
+        bar.update(n)
+    else:
+        bar.n += n
 
 
 def extract_sharded(extractor: FeatureExtractor, store: Store, feats: FeatureFile, rank: int, world: int,

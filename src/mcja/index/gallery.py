@@ -20,15 +20,16 @@ import torch
 
 from mcja import __version__
 from mcja.data.folder import MODALITY_NAMES
-from mcja.data.records import INFRARED, VISIBLE
+from mcja.data.records import INFRARED, MODALITY_BY_CODE, VISIBLE
 from mcja.errors import ConfigError, DatasetError
-from mcja.index.build import SHARDS, STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, stat_rows
+from mcja.index.build import SHARDS, STRUCTURE_NAME, diff_scan, extract_pending, extract_sharded, refresh_structure, relabelled, stat_rows
 from mcja.index.faiss_backend import StaleStructure, Structure, load_structure, search_structure
 from mcja.index.features import FeatureFile, check_dtype
 from mcja.index.store import Store
 from mcja.index.writer import WriterLock, writer_at_work
 from mcja.inference.extractor import FeatureExtractor, parse_views
 from mcja.inference.sources import image_labels
+from mcja.utils.names import printable
 
 PREPROCESSING = "RGB, PIL bilinear resize, /255, ImageNet mean/std; BN-neck feature, L2-normalised"
 # Keys of the identity that must match: to add images (all) and to query (what changes the query's feature).
@@ -77,6 +78,16 @@ def parse_modality(name: str | int | None) -> int | None:
     if code is None:
         raise ConfigError(f"--modality: expected visible or infrared, got {name!r}")
     return code
+
+
+def describe_source(source: dict[str, Any] | None) -> str:
+    """An index's source in words: `folder DIR` or `list FILE`, and the labels given to images whose path tells
+    none (--camera / --modality)."""
+    if not source:
+        return "none recorded (images added through the Python API)"
+    text = f"folder {source['images']}" if source.get("images") else f"list {source['list']}"
+    given = [f"{key} {source[key]}" for key in ("camera", "modality") if source.get(key) is not None]
+    return printable(text + (f", and for images whose path tells none: {', '.join(given)}" if given else ""))
 
 
 @dataclass
@@ -133,8 +144,9 @@ class GalleryIndex:
         if stored:
             check_identity(folder, stored, mine, ADD_KEYS + ("dtype",))
             if source is not None and store.get("source") not in (None, source):
-                raise ConfigError(f"{folder}: this index holds {store.get('source')}, not {source}; build this source "
-                                  "into another --out (or delete this index folder first)")
+                raise ConfigError(f"{folder}: this index holds {describe_source(store.get('source'))}, not "
+                                  f"{describe_source(source)}; build this source into another --out (or delete this "
+                                  "index folder first)")
             if kind != store.get("kind"):
                 with store.transaction():
                     store.set("kind", kind)  # another kind asked for: the structure is rebuilt at the end
@@ -208,8 +220,10 @@ class GalleryIndex:
         scanned = stat_rows([str(Path(p).expanduser().absolute()) for p in paths],
                             labels or image_labels)
         new, changed, gone = diff_scan(self.store, scanned, drop_missing)
+        relabel = relabelled(self.store, scanned) if rank == 0 else []
         if rank == 0:
             self.store.apply_scan(new, changed, gone)
+            self.store.relabel(relabel)
         if world > 1:
             runtime.barrier()
             done = extract_sharded(extractor, self.store, self.feats, rank, world, runtime.barrier, chunk, skip_bad,
@@ -224,7 +238,8 @@ class GalleryIndex:
             self._adopt(refresh_structure(self.store, self.feats, self.folder))
         if world > 1:
             runtime.barrier()
-        return {"new": len(new), "changed": len(changed), "removed": len(gone), "extracted": done}
+        return {"new": len(new), "changed": len(changed), "removed": len(gone), "relabelled": len(relabel),
+                "extracted": done}
 
     def _raise_stored_errors(self, skip_bad: bool) -> None:
         """Without skip_bad, an image recorded as unreadable is retried (and so named again if still bad)."""
@@ -236,12 +251,12 @@ class GalleryIndex:
         """Add (or re-extract changed) images; keeps everything else."""
         return self.sync(paths, drop_missing=False, **options)
 
-    def remove(self, items: Sequence[str | os.PathLike | int]) -> int:
-        """Remove images by path or id; returns how many were removed."""
+    def remove(self, items: Sequence[str | os.PathLike | bytes | int]) -> int:
+        """Remove images by path (str, or a file name's bytes) or id; returns how many were removed."""
         with self.writing("GalleryIndex.remove"):
             known = self.store.scanned()
-            ids = {int(x) if isinstance(x, (int, np.integer)) else known.get(str(Path(x).expanduser().absolute()),
-                                                                             (None,))[0] for x in items}
+            ids = {int(x) if isinstance(x, (int, np.integer)) else known.get(
+                str(Path(os.fsdecode(x)).expanduser().absolute()), (None,))[0] for x in items}
             ids.discard(None)
             existing = {i for i, _, _ in known.values()}
             gone = sorted(i for i in ids if i in existing)
@@ -328,18 +343,41 @@ class GalleryIndex:
                                camera, params or False)
 
     def allowed_ids(self, modality: str | int | None, camera: int | Sequence[int] | None) -> np.ndarray | None:
-        """Ids passing the filters (None when there is no filter)."""
-        conds, args = [], []
+        """Ids passing the filters (None when there is no filter). A filter on a label no image has, or filters
+        that no image passes together, are a one-line ConfigError (never a silently empty result)."""
+        conds, args, named = [], [], []
         if modality is not None:
+            code = parse_modality(modality)
+            named.append(f"--modality {MODALITY_BY_CODE[code]}")
+            self._require_labels("modality", [code], named[-1])
             conds.append("modality = ?")
-            args.append(parse_modality(modality))
+            args.append(code)
         if camera is not None:
             cams = [int(camera)] if isinstance(camera, (int, np.integer)) else [int(c) for c in camera]
+            named.append("--camera " + " ".join(map(str, cams)))
+            self._require_labels("camera", cams, named[-1])
             conds.append(f"camera IN ({','.join('?' * len(cams))})")
             args.extend(cams)
         if not conds:
             return None
-        return np.array([i for i, _ in self.store.live(" AND ".join(conds), args)], dtype=np.int64)
+        ids = np.array([i for i, _ in self.store.live(" AND ".join(conds), args)], dtype=np.int64)
+        if len(ids) == 0:
+            raise ConfigError(f"{' '.join(named)}: no image in this index passes these filters together (each alone "
+                              "matches some)")
+        return ids
+
+    def _require_labels(self, column: str, wanted: Sequence[int], option: str) -> None:
+        """A ConfigError naming the wanted labels (of `column`) that no searchable image has, and those present."""
+        present = self.store.present(column)
+        show = (lambda v: MODALITY_BY_CODE[v]) if column == "modality" else str  # noqa: E731
+        if not present:
+            raise ConfigError(f"{option}: no image in this index has a {column}: build it with --{column} or from a "
+                              "layout that tells it (docs/index-format.md)")
+        missing = [show(v) for v in wanted if v not in present]
+        if missing:
+            plural = {"camera": "cameras", "modality": "modalities"}[column]
+            raise ConfigError(f"{option}: no image in this index has {column} {', '.join(missing)} ({plural} present: "
+                              f"{', '.join(show(v) for v in present)})")
 
     def id_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, feature rows) of the searchable images, ids ascending (those of the last search's view)."""

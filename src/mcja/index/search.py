@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from mcja.errors import ConfigError
+from mcja.data.records import MODALITY_BY_CODE
+from mcja.errors import ConfigError, DatasetError
 from mcja.evaluation import MSER_PRESETS, MserParams, choose_mser, mser_rerank, refuse_unused_mser
 from mcja.inference.sources import find_images, pid_from_path
 from mcja.utils.io import atomic_write_json
+from mcja.utils.names import printable
 from mcja.visualize.pictures import save_ranked_list
 
 if TYPE_CHECKING:
@@ -41,25 +43,39 @@ def rerank_params(rerank: bool, preset: str | None = None, k1: int | None = None
     return choose_mser(preset, k1, k2, lambda_value, auto=RERANK)
 
 
-def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality: str | int | None = None,
-                    camera: int | Sequence[int] | None = None, rerank: bool | MserParams = False
-                    ) -> list[list[dict[str, Any]]]:
-    """Ranked hits per query feature [Q, D]: dicts with id, path, score (cosine, or 1 - MSER distance with a
-    `cosine` beside it), pid, camera, modality. `rerank`: True (RERANK's parameters) or MserParams."""
+def search_scope(index: "GalleryIndex", top_k: int, modality: str | int | None = None,
+                 camera: int | Sequence[int] | None = None) -> tuple[np.ndarray | None, int, int]:
+    """(ids the filters allow, None for all; how many images that is; top_k clamped to it): a search's memory is
+    bounded by the index, never by the request."""
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     allowed = index.allowed_ids(modality, camera)
-    fetch = max(int(top_k), RERANK_CANDIDATES) if rerank else int(top_k)
+    n = len(index.id_rows()[0]) if allowed is None else len(allowed)
+    if n == 0:
+        counts = index.store.counts()
+        raise DatasetError(f"{index.folder}: the index holds no searchable images ({counts['pending']} pending, "
+                           f"{counts['unreadable']} unreadable)")
+    return allowed, n, min(int(top_k), n)
+
+
+def search_features(index: "GalleryIndex", q: torch.Tensor, top_k: int, modality: str | int | None = None,
+                    camera: int | Sequence[int] | None = None, rerank: bool | MserParams = False,
+                    scope: tuple[np.ndarray | None, int, int] | None = None) -> list[list[dict[str, Any]]]:
+    """Ranked hits per query feature [Q, D]: dicts with id, path, score (cosine, or 1 - MSER distance with a
+    `cosine` beside it), pid, camera, modality; at most as many as the filters allow (`scope`: search_scope's).
+    `rerank`: True (RERANK's parameters) or MserParams."""
+    allowed, n, k = scope or search_scope(index, top_k, modality, camera)
+    fetch = min(max(k, RERANK_CANDIDATES), n) if rerank else k
     scores, found = index.run_search(q.numpy(), fetch, allowed)
     if rerank:
-        scores, found, cosine = _rerank(index, q, found, int(top_k), _params(rerank))
+        scores, found, cosine = _rerank(index, q, found, k, _params(rerank))
     else:
         cosine = None
     meta = index.store.describe(np.unique(found[found >= 0]).tolist())
     out = []
     for i in range(len(q)):
         hits = []
-        for j in range(int(top_k)):
+        for j in range(k):
             if found[i, j] < 0:
                 break
             if int(found[i, j]) not in meta:
@@ -93,6 +109,21 @@ def _rerank(index: "GalleryIndex", q: torch.Tensor, found: np.ndarray, k: int, p
     return pick(1.0 - dist, -np.inf), pick(np.broadcast_to(union, dist.shape), -1), pick(cosine, -np.inf)
 
 
+def index_root(index: "GalleryIndex") -> str | None:
+    """The folder an index's paths are shown relative to: its image folder, or for a list its folder or the
+    images' common parent (recorded by build/update; None for an index filled through the Python API)."""
+    source = index.store.get("source") or {}
+    return index.store.get("root") or source.get("images") or (str(Path(source["list"]).parent)
+                                                                if source.get("list") else None)
+
+
+def shown_path(path: str, root: str | None) -> str:
+    """A result's path for a person: relative to `root` when it lies below it, non-UTF-8 bytes as \\xNN."""
+    if root is not None and Path(path).is_relative_to(root):
+        path = os.path.relpath(path, root)
+    return printable(path)
+
+
 def score_name(rerank: bool | MserParams) -> str:
     """What the `score` of a result means (with the MSER parameters used)."""
     if not rerank:
@@ -122,7 +153,7 @@ def ranked_results(hits: list[dict[str, Any]], pid: int | None) -> tuple[list[di
             item["cosine"] = round(float(hit["cosine"]), 6)
         for key in ("pid", "camera", "modality"):
             if hit.get(key) is not None:
-                item[key] = hit[key]
+                item[key] = MODALITY_BY_CODE[hit[key]] if key == "modality" else hit[key]
         if correct is not None:
             item["correct"] = bool(correct[rank - 1])
         results.append(item)
@@ -156,13 +187,13 @@ def write_results(index: "GalleryIndex", paths: list[str], embedded: tuple[torch
                   rerank: bool | MserParams = False, extra: dict[str, Any] | None = None, start: float | None = None
                   ) -> dict[str, Any]:
     """Rank the embedded queries (features, kept indices, skipped reasons) and write results.json + sheets."""
-    if int(top_k) < 1:
-        raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     feats, kept, skipped = embedded
-    hits = search_features(index, feats, top_k, modality, camera, rerank)
+    scope = search_scope(index, top_k, modality, camera)
+    hits = search_features(index, feats, top_k, modality, camera, rerank, scope)
     entries = [query_entry(i, paths[j], h, out_dir) for i, (j, h) in enumerate(zip(kept, hits))]
     extra = dict(extra or {})
-    report = {**extra, "index": str(index.folder), "gallery_images": len(index), "top_k": int(top_k),
+    report = {**extra, "index": str(index.folder), "root": index_root(index), "gallery_images": scope[1],
+              "index_images": len(index), "top_k": scope[2], "top_k_requested": int(top_k),
               "filters": {"modality": modality, "camera": list(camera) if camera else None},
               "score": score_name(rerank), "rerank": bool(rerank), "queries": entries,
               "skipped": extra.get("skipped", []) + skipped,

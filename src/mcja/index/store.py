@@ -1,6 +1,7 @@
 """The index's SQLite database: one row per image (path, size, mtime, labels, feature row) and the identity.
 
-Table `images`: `id` (stable, never reused: AUTOINCREMENT), `path`, `size`, `mtime_ns`, `pid`, `camera`,
+Table `images`: `id` (stable, never reused: AUTOINCREMENT), `path` (TEXT; a name that is not UTF-8: its raw
+bytes as a BLOB, see `db_path`), `size`, `mtime_ns`, `pid`, `camera`,
 `modality` (NULL when unknown), `row` (its row in the feature file; NULL while pending extraction) and `error`
 (why it could not be read, under --skip-bad) and `indexed` (its current row is in the saved search structure).
 Table `meta`: JSON values by key (identity, source, counters).
@@ -10,6 +11,7 @@ Every change is one transaction, so a killed build leaves the database as of its
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from mcja.errors import DatasetError
+from mcja.utils.names import printable
 
 DB_NAME = "index.sqlite"
 FORMAT = "mcja-gallery-index"
@@ -31,6 +34,21 @@ CREATE INDEX IF NOT EXISTS images_row ON images(row);
 """
 # The identity keys that must match between an index and whoever adds to or queries it.
 IDENTITY_KEYS = ("checkpoint_sha256", "image_size", "views", "feature_dim", "dtype", "preprocessing")
+
+
+def db_path(path: str) -> str | bytes:
+    """A path as the database stores it: TEXT when it is valid Unicode (every UTF-8 name), else the name's raw
+    bytes as a BLOB (a non-UTF-8 name, held in Python with surrogate escapes, which SQLite cannot encode)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+
+
+def py_path(value: str | bytes) -> str:
+    """A stored path back as Python's str for it (bytes -> `os.fsdecode`, surrogate escapes), the same file."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -151,7 +169,7 @@ class Store:
 
     def scanned(self) -> dict[str, tuple[int, int, int]]:
         """path -> (id, size, mtime_ns) of every image the index knows."""
-        return {p: (i, s, m) for i, p, s, m in self.db.execute("SELECT id, path, size, mtime_ns FROM images")}
+        return {py_path(p): (i, s, m) for i, p, s, m in self.db.execute("SELECT id, path, size, mtime_ns FROM images")}
 
     def apply_scan(self, new: Sequence[ImageRow], changed: Sequence[tuple[int, ImageRow]], gone: Sequence[int]) -> None:
         """Insert new images and reset changed ones as pending (keeping their ids), delete gone ids: one transaction."""
@@ -163,17 +181,18 @@ class Store:
                            "error = NULL, indexed = 0 WHERE id = ?",
                            [(r.size, r.mtime_ns, r.pid, r.camera, r.modality, i) for i, r in changed])
             db.executemany("INSERT INTO images (path, size, mtime_ns, pid, camera, modality) VALUES (?, ?, ?, ?, ?, ?)",
-                           [(r.path, r.size, r.mtime_ns, r.pid, r.camera, r.modality) for r in new])
+                           [(db_path(r.path), r.size, r.mtime_ns, r.pid, r.camera, r.modality) for r in new])
 
     def pending(self) -> list[tuple[int, str]]:
         """(id, path) of the images still to extract, in id order."""
-        return list(self.db.execute("SELECT id, path FROM images WHERE row IS NULL AND error IS NULL ORDER BY id"))
+        return [(i, py_path(p)) for i, p in
+                self.db.execute("SELECT id, path FROM images WHERE row IS NULL AND error IS NULL ORDER BY id")]
 
     def commit_rows(self, rows: Iterable[tuple[int, int]], errors: Iterable[tuple[int, str]], n_rows: int) -> None:
         """Record extracted (id, feature row) pairs, unreadable (id, reason) and the feature file's row count."""
         with self.transaction() as db:
             db.executemany("UPDATE images SET row = ? WHERE id = ?", [(r, i) for i, r in rows])
-            db.executemany("UPDATE images SET error = ? WHERE id = ?", [(e, i) for i, e in errors])
+            db.executemany("UPDATE images SET error = ? WHERE id = ?", [(printable(e), i) for i, e in errors])
             self.set("rows", int(n_rows))
 
     def live(self, where: str = "", args: Sequence[Any] = ()) -> list[tuple[int, int]]:
@@ -189,8 +208,26 @@ class Store:
             marks = ",".join("?" * len(part))
             for i, path, pid, cam, mod in self.db.execute(
                     f"SELECT id, path, pid, camera, modality FROM images WHERE id IN ({marks})", part):
-                out[i] = {"path": path, "pid": pid, "camera": cam, "modality": mod}
+                out[i] = {"path": py_path(path), "pid": pid, "camera": cam, "modality": mod}
         return out
+
+    def labels(self) -> dict[str, tuple[int, int, int, tuple[int | None, int | None, int | None]]]:
+        """path -> (id, size, mtime_ns, (pid, camera, modality)) of every image the index knows."""
+        return {py_path(p): (i, s, m, (pid, cam, mod)) for i, p, s, m, pid, cam, mod in
+                self.db.execute("SELECT id, path, size, mtime_ns, pid, camera, modality FROM images")}
+
+    def relabel(self, rows: Sequence[tuple[int, ImageRow]]) -> None:
+        """Set the labels of (id, image) pairs whose file is unchanged (no re-extraction): one transaction."""
+        with self.transaction() as db:
+            db.executemany("UPDATE images SET pid = ?, camera = ?, modality = ? WHERE id = ?",
+                           [(r.pid, r.camera, r.modality, i) for i, r in rows])
+
+    def present(self, column: str) -> list[int]:
+        """The distinct known values of a label column (`camera`, `modality`) among the searchable images."""
+        if column not in ("camera", "modality"):
+            raise ValueError(f"not a label column: {column}")
+        return [v for (v,) in self.db.execute(f"SELECT DISTINCT {column} FROM images WHERE row IS NOT NULL AND "
+                                              f"{column} IS NOT NULL ORDER BY {column}")]
 
     def counts(self) -> dict[str, int]:
         """Numbers of images: searchable, pending extraction, unreadable."""

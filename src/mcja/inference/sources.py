@@ -5,6 +5,14 @@ Ids in a folder: the image's folder when it is a number (`DIR/<pid>/*.jpg`), els
 file name (`0001_c1_s1.jpg`); cameras: a `c<N>`/`cam<N>` token in the file name. A label is kept only
 when every image has one. Dataset splits: query = the infrared/thermal test images, gallery = the
 visible ones (SYSU-MM01, RegDB, LLCM and folder datasets alike), train = the training images.
+
+`image_labels` (what an index stores per image) reads the labels every layout mcja reads puts in a path, by the
+readers' own rules (folders below the given root, nearest first):
+- camera: a `c<N>`/`cam<N>` token in the file name (LLCM `_c06_`), else a `camN/` folder (SYSU-MM01, LLCM
+  test), else, in a modality folder, the folder layout's 1 for visible and 2 for infrared (RegDB's cameras);
+- modality: a modality folder (`visible|vis|rgb`, `infrared|ir|nir|thermal`: the folder layout, RegDB's
+  `Visible/` `Thermal/`, LLCM's `vis/` `nir/`), else the folder holding `camN/`: LLCM's `test_vis/` or
+  `test_nir/`, or a SYSU-MM01 root (cam1..cam6 and exp/), whose cameras 3 and 6 are the infrared ones.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -19,8 +28,10 @@ import numpy as np
 
 from mcja.data.folder import MODALITY_NAMES, camera_from_name
 from mcja.data.layout import list_images, read_text_file
+from mcja.data.llcm import CAMERA_FOLDER, TEST_FOLDERS
 from mcja.data.records import INFRARED, VISIBLE, Sample, columns
 from mcja.data.registry import DATASET_NAMES, load_dataset
+from mcja.data.sysu import camera_modality, is_sysu_root
 from mcja.errors import ConfigError, DatasetError
 
 SPLITS = ("query", "gallery", "train")
@@ -71,19 +82,41 @@ def camera_token(path: str | os.PathLike) -> int | None:
 def modality_from_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> int | None:
     """The modality a folder of the image's path names (visible | vis | rgb, infrared | ir | nir | thermal, any
     case; the nearest such folder below `root` wins), None without one."""
-    path = Path(path)
-    parents = path.relative_to(root).parents if root is not None and path.is_relative_to(root) else path.parents
-    for folder in parents:
+    for folder in _folders(Path(path), root):
         word = folder.name.lower()
         if word in MODALITY_NAMES and not word.isdigit():
             return MODALITY_NAMES[word]
     return None
 
 
+def _folders(path: Path, root: str | os.PathLike | None) -> list[Path]:
+    """The folders of an image's path, nearest first: those below `root` when it lies there, else all."""
+    parents = list(path.parents)
+    if root is not None and path.is_relative_to(root):
+        parents = parents[: len(path.relative_to(root).parents) - 1]
+    return parents
+
+
+_sysu_root = lru_cache(maxsize=1024)(is_sysu_root)  # asked once per camN folder, not once per image
+
+
 def image_labels(path: str | os.PathLike, root: str | os.PathLike | None = None
                  ) -> tuple[int | None, int | None, int | None]:
-    """(person id, camera, modality) of one image as its folders and name tell them, each None when they do not."""
-    return pid_from_path(path, root), camera_token(path), modality_from_path(path, root)
+    """(person id, camera, modality) of one image as its folders and name tell them in any layout mcja reads (see
+    the module docstring), each None when they do not."""
+    path = Path(path)
+    cam_dir = next((f for f in _folders(path, root) if CAMERA_FOLDER.fullmatch(f.name)), None)
+    camera, modality = camera_token(path), modality_from_path(path, root)
+    if cam_dir is not None:
+        number = int(CAMERA_FOLDER.fullmatch(cam_dir.name).group(1))  # type: ignore[union-attr]
+        camera = number if camera is None else camera
+        if modality is None and cam_dir.parent.name in TEST_FOLDERS:  # LLCM test_vis/camN/, test_nir/camN/
+            modality = TEST_FOLDERS[cam_dir.parent.name]
+        elif modality is None and _sysu_root(cam_dir.parent):  # SYSU-MM01 camN/
+            modality = camera_modality(number)
+    if camera is None and modality is not None:
+        camera = camera_from_name(str(path), modality)  # the folder layout's camera of its modality
+    return pid_from_path(path, root), camera, modality
 
 
 def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[str]:

@@ -7,6 +7,7 @@ the index refuse a foreign Origin, so another web site open in the operator's br
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from importlib import resources
@@ -15,7 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse as BaseJSONResponse
 
 from mcja import __version__
 from mcja.errors import MCJAError
@@ -31,9 +33,18 @@ TOKEN_COOKIE = "mcja_token"
 log = logging.getLogger("mcja.serve")
 
 
+class JSONResponse(BaseJSONResponse):
+    """JSON as `mcja index search` writes results.json: non-ASCII characters escaped, so a file name that is not
+    UTF-8 travels as its surrogate escapes (`\\udcXX`, see docs/index-format.md) instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def create_app(service: SearchService, token: str | None = None) -> FastAPI:
     """The application over `service`; with `token`, requests must carry `Authorization: Bearer <token>`."""
     app = FastAPI(title="mcja serve", version=__version__, redoc_url=None, docs_url=None,
+                  default_response_class=JSONResponse,
                   description="Visible-infrared person re-identification search over a gallery index.")
     app.state.service = service
     _docs_route(app)

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from mcja.data.images import load_rgb, resize_rgb
+from mcja.data.records import MODALITY_BY_CODE
 from mcja.errors import DatasetError
 from mcja.index.gallery import GalleryIndex, parse_modality
-from mcja.index.search import ranked_results, score_name
+from mcja.index.search import ranked_results, score_name, search_features, search_scope
 from mcja.index.writer import IndexBusy
 from mcja.inference.sources import image_labels
 from mcja.serve.batching import Batcher
@@ -37,7 +39,6 @@ from mcja.serve.security import EXTENSIONS, RequestError, UploadLimits
 from mcja.utils.io import atomic_path
 
 UPLOADS = "uploads"  # added images are written below the index's source folder, so `index update` keeps them
-MODALITY_FOLDERS = {0: "visible", 1: "infrared"}
 WRITE_WAIT_S = 2.0  # how long an add or delete waits for another process's write before answering 409
 
 
@@ -94,33 +95,37 @@ class SearchService:
         # re-ranked queries are ranked together with their own request's queries only (MSER looks at all of them)
         key = (top_k, modality, tuple(camera) if camera else None, rerank, next(self.requests) if rerank else None)
         found = await self.searcher.submit([(f, key) for f in feats])
-        failed = next((hits for hits, _ in found if isinstance(hits, Exception)), None)
+        failed = next((hits for hits, _, _ in found if isinstance(hits, Exception)), None)
         if failed is not None:
             raise failed
         entries = []
-        for (name, _, pid), (hits, _) in zip(queries, found):
+        for (name, _, pid), (hits, _, _) in zip(queries, found):
             results = ranked_results(hits, pid)[0]
             entries.append({"query": name, "pid": pid,
                             "results": [{"id": h["id"], **r} for h, r in zip(hits, results)]})
-        return {"gallery_images": found[0][1], "top_k": top_k, "filters": {"modality": modality, "camera": camera},
+        # as in `mcja index search`: the images the filters allow, and top_k clamped to them
+        return {"gallery_images": found[0][1], "top_k": found[0][2], "top_k_requested": top_k,
+                "filters": {"modality": modality, "camera": camera},
                 "score": score_name(rerank), "rerank": rerank, "queries": entries,
                 "seconds": round(time.perf_counter() - start, 4)}
 
-    def _search_batch(self, items: list[tuple[np.ndarray, tuple]]) -> list[tuple[list, int]]:
-        """(hits, gallery size) per query feature: one index search per group of equal options (index thread)."""
+    def _search_batch(self, items: list[tuple[np.ndarray, tuple]]) -> list[tuple[list, int, int]]:
+        """(hits, images the filters allow, top_k clamped to them) per query feature: one index search per group
+        of equal options (index thread)."""
         groups: dict[tuple, list[int]] = {}
         for i, (_, key) in enumerate(items):
             groups.setdefault(key, []).append(i)
         out: list = [None] * len(items)
-        total = len(self.index)
         for (top_k, modality, camera, rerank, _), members in groups.items():
-            feats = np.stack([items[i][0] for i in members])
+            feats = torch.from_numpy(np.stack([items[i][0] for i in members])).float()
+            scope = (0, 0, 0)
             try:
-                found = self.index.search(feats, top_k, modality, camera and list(camera), rerank)
+                scope = search_scope(self.index, top_k, modality, camera and list(camera))
+                found = search_features(self.index, feats, top_k, modality, camera and list(camera), rerank, scope)
             except Exception as err:  # noqa: BLE001 - only this group's requests fail, with their own error
                 found = [err] * len(members)
             for i, hits in zip(members, found):
-                out[i] = (hits, total)
+                out[i] = (hits, scope[1], scope[2])
         return out
 
     async def gallery_query(self, gid: int) -> tuple[str, np.ndarray, int | None]:
@@ -180,7 +185,7 @@ class SearchService:
     def _upload_path(self, pid: int | None, camera: int | None, modality: int | None, ext: str) -> Path:
         """uploads/<modality>/<pid>/<pid>_c<cam>_<random>.ext: the folders and name carry the labels, so a later
         `mcja index update` reads the same labels back."""
-        folder = self.root / UPLOADS / MODALITY_FOLDERS.get(modality, "unknown")
+        folder = self.root / UPLOADS / MODALITY_BY_CODE.get(modality, "unknown")
         folder = folder / (f"{pid:04d}" if pid is not None else "unlabelled")
         stem = (f"{pid:04d}_" if pid is not None else "img_") + (f"c{camera}_" if camera is not None else "")
         return folder / f"{stem}{uuid.uuid4().hex[:12]}{ext}"
@@ -221,8 +226,8 @@ class SearchService:
             part = [int(i) for i in ids[offset : offset + limit]]
             meta = self.index.store.describe(part)  # an id another writer removed since the view: left out
             return {"total": len(ids), "offset": offset,
-                    "items": [{"id": i, **{k: meta[i][k] for k in ("pid", "camera", "modality")}} for i in part
-                              if i in meta]}
+                    "items": [{"id": i, "pid": meta[i]["pid"], "camera": meta[i]["camera"],
+                               "modality": MODALITY_BY_CODE.get(meta[i]["modality"])} for i in part if i in meta]}
         return await self.on_index(page)
 
     async def health(self) -> dict[str, Any]:

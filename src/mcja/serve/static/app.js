@@ -2,7 +2,6 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const MODALITY = { 0: "visible", 1: "infrared" };
 let query = null;          // {file, url} for an upload, or {id} for a gallery image
 let browseOffset = 0;
 
@@ -40,7 +39,7 @@ function labels(item) {
   const parts = [];
   if (item.pid !== undefined && item.pid !== null) parts.push(`person ${item.pid}`);
   if (item.camera !== undefined && item.camera !== null) parts.push(`cam ${item.camera}`);
-  if (item.modality !== undefined && item.modality !== null) parts.push(MODALITY[item.modality] || item.modality);
+  if (item.modality !== undefined && item.modality !== null) parts.push(item.modality);  // "visible" / "infrared"
   return parts.join(" · ");
 }
 
