@@ -379,9 +379,10 @@ class GalleryIndex:
             raise ConfigError(f"{option}: no image in this index has {column} {', '.join(missing)} ({plural} present: "
                               f"{', '.join(show(v) for v in present)})")
 
-    def id_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, feature rows) of the searchable images, ids ascending (those of the last search's view)."""
-        view = self._current()
+    def id_rows(self, fresh: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, feature rows) of the searchable images, ids ascending (those of the last search's view; `fresh`:
+        re-loaded first if another writer changed the index, as a search does)."""
+        view = self._current(fresh)
         return view.ids, view.rows
 
     def run_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

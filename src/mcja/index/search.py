@@ -50,7 +50,7 @@ def search_scope(index: "GalleryIndex", top_k: int, modality: str | int | None =
     if int(top_k) < 1:
         raise ConfigError(f"--top-k: expected a positive number, got {top_k}")
     allowed = index.allowed_ids(modality, camera)
-    n = len(index.id_rows()[0]) if allowed is None else len(allowed)
+    n = len(index.id_rows(fresh=True)[0]) if allowed is None else len(allowed)
     if n == 0:
         counts = index.store.counts()
         raise DatasetError(f"{index.folder}: the index holds no searchable images ({counts['pending']} pending, "
