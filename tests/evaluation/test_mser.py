@@ -40,7 +40,7 @@ def test_chunking_does_not_change_the_result(monkeypatch):
     q, g = _unit(rng, 1, 40, 8), _unit(rng, 4, 25, 8)
     expected = mser_rerank(q, g, 7, 5, 0.3, "all")
     monkeypatch.setattr(mser_mod, "_ROW_CHUNK", 16)
-    monkeypatch.setattr(mser_mod, "_PAIR_CHUNK", 50)
+    monkeypatch.setattr(mser_mod, "_JOIN_CHUNK", 50)
     np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3, "all"), expected, atol=1e-6)
     np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3, "query"), loop_mser(list(q), list(g), 7, 5, 0.3, True, np.float32), atol=2e-6)
 
@@ -115,3 +115,95 @@ def test_dense_and_sparse_join_agree(monkeypatch):
             ours = mser_rerank(q, g, 7, 5, 0.3, neighbours)
             np.testing.assert_allclose(ours, loop_mser(list(q), list(g), 7, 5, 0.3, neighbours == "query", np.float32), atol=2e-6)
         np.testing.assert_allclose(mser_rerank(q, g, 7, 5, 0.3), expected, atol=2e-6)
+
+
+def _random_e(rng, nqp, ngp, n_cols, fill, ties):
+    """A random E (query rows first) as CSR parts and as a dense array, with the edge cases the joins must handle:
+    a query row and a gallery row with a single entry, an empty query row, a column no gallery row has, and (ties)
+    values on a coarse grid, so that many query and gallery entries are equal."""
+    dense = np.where(rng.random((nqp + ngp, n_cols)) < fill, rng.random((nqp + ngp, n_cols)) + 0.01, 0.0)
+    if ties:
+        dense = np.ceil(dense * 4) / 4
+    dense[0] = 0
+    dense[0, 1] = dense[nqp + 1, 1] = 0.5  # query row 0 has one entry; its column meets a gallery row ...
+    dense[nqp] = 0
+    dense[nqp, 2] = 0.25  # ... and gallery row 0 has one entry
+    dense[1] = 0  # an empty query row
+    dense[nqp:, 3] = 0  # a column without gallery entries
+    dense = dense.astype(np.float32)
+    m = torch.from_numpy(dense).to_sparse_csr()
+    return (m.crow_indices(), m.col_indices(), m.values()), dense
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize("tiny", [False, True])
+@pytest.mark.parametrize("views", [1, 2, 3, 4])
+@pytest.mark.parametrize("fill,ties", [(0.05, False), (0.6, False), (0.6, True)])
+def test_jaccard_joins_match_the_definition(monkeypatch, fill, ties, views, tiny):
+    # S[i, j] = sum_k min(E[i, k], E[nqp + j, k]) from the dense definition; every join (both forced, and the
+    # automatic choice per column) must give it, with pieces, slices and row groups forced small when `tiny`
+    rng = np.random.default_rng(int(fill * 100) + views + 10 * tiny + ties)
+    nqp, n, n_cols = 23, 7, 30
+    e, dense = _random_e(rng, nqp, views * n, n_cols, fill, ties)
+    expected = np.minimum(dense[:nqp, None, :].astype(np.float64), dense[None, nqp:, :]).sum(-1)
+    if tiny:
+        monkeypatch.setattr(mser_mod, "_PIECE", 3)
+        monkeypatch.setattr(mser_mod, "_JOIN_CHUNK", 20)
+    results = {join: mser_mod._jaccard_overlap(e, nqp, n_cols, join, views).numpy() for join in ("dense", "sparse", "auto")}
+    for join, got in results.items():
+        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=join)
+    np.testing.assert_allclose(results["sparse"], results["dense"], atol=1e-6)
+    assert expected[0].max() > 0 and expected[1].max() == 0  # the edge cases are there
+
+
+def test_column_order_without_scipy_matches():
+    # the torch-only conversion (other devices) must give the scipy one: same columns, pairs and lane values
+    rng = np.random.default_rng(20)
+    e, _ = _random_e(rng, 10, 4 * 6, 12, 0.4, False)
+    g = (e[0][10:] - e[0][10], e[1][int(e[0][10]):], e[2][int(e[0][10]):])
+    for views in (1, 4):
+        ccol, rows, vals = mser_mod._csc(g, 12, views)
+        pair, lane, lanes = mser_mod._lanes(mser_mod._row_of(g[0]), len(g[0]) - 1, views)
+        ccol2, rows2, vals2 = mser_mod._csc_sorted(pair, g[1], g[2], lane, lanes, 12)
+        torch.testing.assert_close(ccol, ccol2)
+        for c in range(12):  # within a column the order may differ
+            a, b = slice(ccol[c], ccol[c + 1]), slice(ccol2[c], ccol2[c + 1])
+            o1, o2 = torch.argsort(rows[a]), torch.argsort(rows2[b])
+            torch.testing.assert_close(rows[a][o1], rows2[b][o2])
+            torch.testing.assert_close(vals[a][o1], vals2[b][o2])
+
+
+def _identity_features(rng, n_ids, nq, ng, views, noise):
+    centres = rng.standard_normal((n_ids, 16))
+    q = centres[rng.integers(0, n_ids, nq)] + noise * rng.standard_normal((nq, 16))
+    g0 = centres[np.arange(ng) % n_ids] + noise * rng.standard_normal((ng, 16))
+    g = np.stack([g0] + [g0 + 0.1 * rng.standard_normal(g0.shape) for _ in range(views - 1)])
+    unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
+    return unit(q)[None], unit(g)
+
+
+@pytest.mark.parametrize("neighbours", ["query", "all"])
+@pytest.mark.parametrize("hard", [False, True])
+def test_mser_joins_agree_on_easy_and_hard_features(monkeypatch, hard, neighbours):
+    # easy: tight identity clusters (V columns filled sparsely); hard: noise mixing the identities, neighbourhoods
+    # spanning much of the gallery (columns well filled, so the automatic choice joins some densely)
+    rng = np.random.default_rng(30 + hard)
+    q, g = _identity_features(rng, 6, 36, 24, 4, 3.0 if hard else 0.05)
+    k1, k2 = (20, 10) if hard else (5, 3)
+    fills = []
+    join = mser_mod._jaccard_overlap
+
+    def spy(e, nqp, n_cols, how="auto", views=1):
+        split = int(e[0][nqp])
+        fills.append(torch.bincount(e[1][split:], minlength=n_cols).max().item() / (len(e[0]) - 1 - nqp))
+        return join(e, nqp, n_cols, how, views)
+
+    monkeypatch.setattr(mser_mod, "_jaccard_overlap", spy)
+    results = {how: mser_rerank(q, g, k1, k2, 0.3, neighbours, jaccard=how) for how in ("dense", "sparse", "auto")}
+    assert (max(fills) > mser_mod._DENSE_SHARE) == hard
+    np.testing.assert_allclose(results["sparse"], results["dense"], atol=1e-6)
+    np.testing.assert_allclose(results["auto"], results["dense"], atol=1e-6)
+    expected = loop_mser(list(q), list(g), k1, k2, 0.3, neighbours == "query", np.float32)
+    np.testing.assert_allclose(results["auto"], expected, atol=2e-6)
+    with pytest.raises(ValueError, match="jaccard"):
+        mser_rerank(q, g, k1, k2, jaccard="fast")

@@ -27,7 +27,7 @@ def test_presets_are_the_published_settings():
     assert MSER_PRESETS["regdb"] == MserParams(k1=50, k2=10, lambda_value=0.2, neighbours="all")
     assert PROTOCOLS["sysu"].mser is MSER_PRESETS["sysu"] and PROTOCOLS["regdb"].mser is MSER_PRESETS["regdb"]
     assert MSER_PRESETS["sysu"].as_kwargs() == {"k1": 40, "k2": 20, "lambda_value": 0.3, "neighbours": "query",
-                                                "multi_view": None, "normalize": True}
+                                                "multi_view": None, "normalize": True, "jaccard": "auto"}
 
 
 def test_every_dataset_names_a_known_protocol():

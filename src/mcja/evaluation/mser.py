@@ -11,6 +11,10 @@ With neighbours from the query part (SYSU-MM01) every item's neighbours are quer
 neighbour lists and reciprocal sets, and each gallery item's nearest queries, do not depend on which other
 gallery items are present: `MserReranker` computes them once and re-ranks any number of gallery subsets
 (the protocol's trials) against them; per subset only the row maxima, hence V's values, change.
+
+The Jaccard overlap sums min(E[i, k], E[j, k]) only over the V columns k that a query row and a gallery row
+share: each query entry meets the gallery entries of its column (inverted lists, as in the reference code),
+vectorized over pieces of those lists, or, for a column holding much of the gallery, one dense gallery row.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
 import torch.nn.functional as F
 
@@ -28,12 +33,14 @@ from mcja.evaluation._arrays import as_views
 from mcja.evaluation.metrics import pairwise_dot
 
 NEIGHBOUR_RULES = ("query", "all")
+JACCARD_JOINS = ("auto", "dense", "sparse")  # how the Jaccard overlap is computed; the results agree to ~1e-7
 RERANKERS = (None, "mser")
 _ROW_CHUNK = 1024  # rows of a distance matrix held at once
-_PAIR_CHUNK = 1 << 21  # (query entry, gallery entry) pairs expanded at once in the Jaccard join
-# A V column whose gallery entries fill more than this share of the gallery is joined densely: a dense row
-# costs ~1 ns per gallery item, a sparse pair ~15-30 ns (measured on CPU), so mixed neighbourhoods go dense.
-_DENSE_SHARE = 1 / 16
+_JOIN_CHUNK = 1 << 20  # (query entry, gallery entry) pairs, padding included, expanded at once in the sparse join
+_PIECE = 128  # the sparse join cuts each V column's gallery entries into pieces of this many
+# A V column whose entries fill more than this share of the gallery is joined densely: bench_mser.py's sweep puts
+# the break-even at a fill of about 0.45 (2 threads; the sparse join keeps winning longer on one thread).
+_DENSE_SHARE = 0.4
 
 Csr = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # row pointers, column indices, values
 
@@ -49,6 +56,7 @@ class MserParams:
     neighbours: str = "query"
     multi_view: str | None = None  # which side's views to average ("query" / "gallery"); None: the side whose views differ
     normalize: bool = True  # L2-normalise the features first
+    jaccard: str = "auto"  # the Jaccard join per V column: "auto" (by its fill), or "dense" / "sparse" for all (JACCARD_JOINS)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `mser_rerank` / `MserReranker`."""
@@ -231,19 +239,21 @@ def _row_of(crow: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(crow) - 1, device=crow.device), crow.diff())
 
 
-def _jaccard_overlap(e: Csr, nqp: int, n_cols: int) -> torch.Tensor:
-    """S[i, j] = sum_k min(E[i, k], E[nqp + j, k]) for the first nqp rows i of CSR E against the others: each
-    query entry (i, k) meets the gallery entries of column k, sparsely or, for well-filled columns, densely."""
+def _jaccard_overlap(e: Csr, nqp: int, n_cols: int, join: str = "auto", views: int = 1) -> torch.Tensor:
+    """S[i, j] = sum_k min(E[i, k], E[nqp + j, k]) for the first nqp rows i of CSR E against the others (`views`
+    views of the gallery items, view-major): each query entry (i, k) meets the gallery entries of column k,
+    sparsely or, for well-filled columns, densely (`join` "auto"; "dense" or "sparse" force one way for all)."""
     crow, col, val = e
     ngp, split = len(crow) - 1 - nqp, int(crow[nqp])
     q = (_row_of(crow[: nqp + 1]), col[:split], val[:split])
-    g = (_row_of(crow[nqp:] - split), col[split:], val[split:])
+    g = (crow[nqp:] - split, col[split:], val[split:])
     out = torch.zeros(nqp, ngp, dtype=val.dtype, device=val.device)
-    dense = torch.bincount(g[1], minlength=n_cols) > _DENSE_SHARE * ngp
+    count = torch.bincount(g[1], minlength=n_cols)
+    dense = count > (_DENSE_SHARE * ngp if join == "auto" else 0 if join == "dense" else ngp)
     in_dense = dense[q[1]]
     if bool(in_dense.any()):
-        _dense_join(out, tuple(x[in_dense] for x in q), g, dense)
-    _sparse_join(out, tuple(x[~in_dense] for x in q), g, n_cols)
+        _dense_join(out, tuple(x[in_dense] for x in q), (_row_of(g[0]), g[1], g[2]), dense)
+    _sparse_join(out, tuple(x[~in_dense] for x in q), g, n_cols, views)
     return out
 
 
@@ -261,27 +271,146 @@ def _dense_join(out: torch.Tensor, q: tuple[torch.Tensor, ...], g: tuple[torch.T
         out.index_add_(0, q_rows[s : s + step], torch.minimum(rows, q_vals[s : s + step, None], out=rows))
 
 
-def _sparse_join(out: torch.Tensor, q: tuple[torch.Tensor, ...], g: tuple[torch.Tensor, ...], n_cols: int) -> None:
+def _n_lanes(views: int) -> int:
+    """Lanes of the sparse join: 2 (views 2u and 2u + 1 of one gallery item joined at once) for an even number of
+    views, else 1."""
+    return 2 if views >= 2 and views % 2 == 0 else 1
+
+
+def _lanes(rows: torch.Tensor, n_rows: int, views: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Row pair, lane and the number of lanes for gallery rows laid out view-major ([views, n]) (`_n_lanes`)."""
+    lanes = _n_lanes(views)
+    if lanes == 1:
+        return rows, torch.zeros_like(rows), 1
+    n = n_rows // views
+    view = rows // n
+    return (view // 2) * n + rows % n, view % 2, 2
+
+
+def _csc(g: Csr, n_cols: int, views: int) -> tuple[torch.Tensor, ...]:
+    """Column pointers, row pairs and values [nnz, lanes] of gallery CSR g by column (`_lanes`; a lane without an
+    entry holds 0)."""
+    crow, col, val = g
+    if val.device.type != "cpu":
+        pair, lane, lanes = _lanes(_row_of(crow), len(crow) - 1, views)
+        return _csc_sorted(pair, col, val, lane, lanes, n_cols)
+    # scipy: row blocks, a merge of sorted rows and a counting sort (2-4x faster than a sort); lanes sum exactly (x + 0)
+    m = scipy.sparse.csr_matrix((val.numpy(), col.numpy(), crow.numpy()), shape=(len(crow) - 1, n_cols))
+    if _n_lanes(views) == 1:
+        m = m.tocsc()
+        return torch.from_numpy(m.indptr).long(), torch.from_numpy(m.indices).long(), torch.from_numpy(m.data)[:, None]
+    n, ctype = m.shape[0] // views, np.complex64 if val.dtype == torch.float32 else np.complex128
+    lane = [scipy.sparse.vstack([m[v * n : (v + 1) * n] for v in range(first, views, 2)], format="csr").astype(ctype) for first in (0, 1)]
+    m = (lane[0] + lane[1] * ctype(1j)).tocsc()
+    return torch.from_numpy(m.indptr).long(), torch.from_numpy(m.indices).long(), torch.view_as_real(torch.from_numpy(m.data))
+
+
+def _csc_sorted(pair: torch.Tensor, col: torch.Tensor, val: torch.Tensor, lane: torch.Tensor, lanes: int,
+                n_cols: int) -> tuple[torch.Tensor, ...]:
+    """`_csc` with torch's sort, on any device."""
+    n_pairs = int(pair.max()) + 1 if len(pair) else 1
+    keys, inverse = torch.unique(col * n_pairs + pair, return_inverse=True)
+    vals = torch.zeros(len(keys), lanes, dtype=val.dtype, device=val.device)
+    vals[inverse, lane] = val
+    ccol = torch.zeros(n_cols + 1, dtype=torch.int64, device=col.device)
+    ccol[1:] = torch.cumsum(torch.bincount(keys // n_pairs, minlength=n_cols), 0)
+    return ccol, keys % n_pairs, vals
+
+
+def _ragged(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Concatenated ranges [starts[i], starts[i] + counts[i])."""
+    total = int(counts.sum())
+    ends = torch.cumsum(counts, 0)
+    return torch.repeat_interleave(starts - (ends - counts), counts, output_size=total) + torch.arange(total, device=starts.device)
+
+
+def _pieces(g: Csr, n_cols: int, views: int) -> tuple[torch.Tensor, ...]:
+    """The entries of each column of gallery CSR g (`_csc`) cut into pieces of _PIECE: values [P + 1, _PIECE, lanes]
+    and row pairs [P + 1, _PIECE] (each column's last piece padded with value 0 at pair 0, which adds nothing;
+    piece P all padding), and each column's first piece and piece count."""
+    ccol, rows, vals = _csc(g, n_cols, views)
+    count = ccol.diff()
+    n_pieces = (count + _PIECE - 1) // _PIECE
+    first = torch.cumsum(n_pieces, 0) - n_pieces
+    at = _ragged(first * _PIECE, count)  # place of each entry in the pieces
+    size = (int(n_pieces.sum()) + 1) * _PIECE
+    piece_vals = torch.zeros(size, vals.shape[1], dtype=vals.dtype, device=vals.device).index_copy_(0, at, vals)
+    piece_rows = torch.zeros(size, dtype=torch.int64, device=vals.device).index_copy_(0, at, rows)
+    return piece_vals.view(-1, _PIECE * vals.shape[1]), piece_rows.view(-1, _PIECE), first, n_pieces
+
+
+def _row_groups(counts: list[int], budget: int, max_rows: int, min_rows: int = 16) -> list[tuple[int, int, int]]:
+    """(start, end, slice width) for rows sorted by ascending count: as many rows as fit `budget` at the group's
+    largest count, at least `min_rows` (torch's scatter shares a block's rows among its threads) and at most
+    `max_rows`; a group is done in slices of that width along the counts."""
+    groups, start, max_rows = [], 0, max(max_rows, min_rows)
+    while start < len(counts):
+        end = start + 1
+        while end < len(counts) and end - start < max_rows and (end - start < min_rows or (end + 1 - start) * counts[end] <= budget):
+            end += 1
+        groups.append((start, end, max(1, min(counts[end - 1], budget // (end - start)))))
+        start = end
+    return groups
+
+
+def _sparse_join(out: torch.Tensor, q: tuple[torch.Tensor, ...], g: Csr, n_cols: int, views: int) -> None:
     """out[i, j] += min(v, w) for each query entry (row i, column k, value v) and each gallery entry (row j,
-    column k, value w) of the same column, in chunks of about _PAIR_CHUNK pairs (query entries in row order,
-    so each chunk writes to a few rows of out)."""
+    column k, value w) of the same column: each query entry meets the pieces of its column (inverted lists), the
+    two lanes of a row pair at once (one complex scatter-add). Rows with similar piece counts are done together,
+    about _JOIN_CHUNK pairs at a time."""
     q_rows, q_cols, q_vals = q
-    g_order = torch.argsort(g[1])
-    g_rows, g_vals, g_count = g[0][g_order], g[2][g_order], torch.bincount(g[1], minlength=n_cols)
-    q_base, per = q_rows * out.shape[1], g_count[q_cols]  # pairs each query entry makes: its column's entries
-    ends = torch.cumsum(per, 0)
-    # the gallery entry of pair p (global numbering) is p + delta[its query entry]
-    delta = (torch.cumsum(g_count, 0) - g_count)[q_cols] - (ends - per)
-    flat, lo = out.view(-1), 0
-    while lo < per.numel():
-        base = int(ends[lo - 1]) if lo else 0
-        hi = max(int(torch.searchsorted(ends, base + _PAIR_CHUNK, right=True)), lo + 1)
-        cnt, total = per[lo:hi], int(ends[hi - 1]) - base
-        j = delta[lo:hi].repeat_interleave(cnt, output_size=total)
-        j.add_(torch.arange(base, base + total, device=out.device))
-        target = q_base[lo:hi].repeat_interleave(cnt, output_size=total).add_(g_rows[j])
-        flat.index_add_(0, target, torch.minimum(q_vals[lo:hi].repeat_interleave(cnt, output_size=total), g_vals[j]))
-        lo = hi
+    views = views if out.device.type == "cpu" else 1  # complex scatter-adds only where they were measured and tested
+    piece_vals, piece_rows, first, n_pieces = _pieces(g, n_cols, views)
+    lanes = piece_vals.shape[1] // _PIECE
+    entries = (n_pieces[q_cols], first[q_cols], q_vals)  # per query entry (in row order): its pieces, the first, its value
+    row_entries = torch.bincount(q_rows, minlength=len(out))
+    row_pieces = torch.zeros(len(out), dtype=torch.int64, device=out.device).index_add_(0, q_rows, entries[0])
+    rows = torch.argsort(row_pieces, stable=True)
+    rows = rows[row_pieces[rows] > 0]
+    counts = row_pieces[rows].tolist()
+    groups = _row_groups(counts, max(1, _JOIN_CHUNK // (_PIECE * lanes)), _JOIN_CHUNK // max(1, out.shape[1]))
+    size = max([(end - start) * width for start, end, width in groups], default=0)
+    vals_buf = torch.empty(size, _PIECE * lanes, dtype=out.dtype, device=out.device)
+    rows_buf = torch.empty(size, _PIECE, dtype=torch.int64, device=out.device)
+    row_first = torch.cumsum(row_entries, 0) - row_entries
+    for start, end, width in groups:
+        group = rows[start:end]
+        pid, near = _group_pieces(group, row_first[group], row_entries[group], row_pieces[group], entries, len(piece_vals) - 1, width)
+        block = torch.zeros(len(group), out.shape[1] // lanes, lanes, dtype=out.dtype, device=out.device)
+        flat = torch.view_as_complex(block) if lanes == 2 else block.view(len(group), -1)
+        for ids, a in zip(pid.view(len(pid), -1), near.view(len(pid), -1, 1)):
+            vals = torch.index_select(piece_vals, 0, ids, out=vals_buf[: len(ids)])
+            torch.minimum(vals, a, out=vals)
+            target = torch.index_select(piece_rows, 0, ids, out=rows_buf[: len(ids)])
+            src = vals.view(len(group), -1, lanes)
+            flat.scatter_add_(1, target.view(len(group), -1), torch.view_as_complex(src) if lanes == 2 else src.squeeze(-1))
+        out.index_add_(0, group, _unpair(block, views))
+
+
+def _group_pieces(group: torch.Tensor, row_first: torch.Tensor, row_entries: torch.Tensor, row_pieces: torch.Tensor,
+                  entries: tuple[torch.Tensor, ...], pad: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Piece ids and query values [slices, rows, width] of the (query entry, piece) pairs of each row of `group`, in
+    slices of `width` along the row, padded with piece `pad` and value 0. Per row: its first query entry, entries and
+    pieces; `entries`: per query entry its number of pieces, its column's first piece and its value."""
+    per, first, vals = entries
+    e = _ragged(row_first, row_entries)  # the rows' query entries
+    n = per[e]
+    local = torch.arange(len(group), device=group.device).repeat_interleave(row_pieces, output_size=int(n.sum()))
+    pos = _ragged(torch.zeros_like(row_pieces), row_pieces)  # place of each pair within its row
+    shape = (-(-int(row_pieces.max()) // width), len(group), width)
+    pid = torch.full(shape, pad, dtype=torch.int64, device=group.device)
+    near = torch.zeros(shape, dtype=vals.dtype, device=vals.device)
+    at = (pos // width, local, pos % width)
+    pid[at] = _ragged(first[e], n)
+    near[at] = vals[e].repeat_interleave(n, output_size=len(pos))
+    return pid, near
+
+
+def _unpair(block: torch.Tensor, views: int) -> torch.Tensor:
+    """[rows, pairs, lanes] back to the gallery's view-major order [rows, views * n] (`_lanes`)."""
+    if block.shape[2] == 1:
+        return block.view(len(block), -1)
+    return block.view(len(block), views // 2, -1, 2).transpose(2, 3).reshape(len(block), -1)
 
 
 def _final(original: torch.Tensor, row_max: torch.Tensor, overlap: torch.Tensor, lambda_value: float) -> torch.Tensor:
@@ -301,16 +430,18 @@ class MserReranker:
 
     def __init__(self, query_feats: Any, gallery_feats: Any, k1: int = MserParams.k1, k2: int = MserParams.k2,
                  lambda_value: float = MserParams.lambda_value, neighbours: str = MserParams.neighbours,
-                 multi_view: str | None = None, normalize: bool = True) -> None:
+                 multi_view: str | None = None, normalize: bool = True, jaccard: str = MserParams.jaccard) -> None:
         if neighbours not in NEIGHBOUR_RULES:
             raise ValueError(f"neighbours must be one of {NEIGHBOUR_RULES}, got {neighbours!r}")
+        if jaccard not in JACCARD_JOINS:
+            raise ValueError(f"jaccard must be one of {JACCARD_JOINS}, got {jaccard!r}")
         if k1 < 1 or k2 < 1:
             raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
         q, g = as_views(query_feats, "query"), as_views(gallery_feats, "gallery")
         q, g = _pick_views(q, g.to(q.device), multi_view)
         if normalize:
             q, g = F.normalize(q, dim=-1), F.normalize(g, dim=-1)
-        self.k1, self.k2, self.lambda_value, self.masked = k1, k2, lambda_value, neighbours == "query"
+        self.k1, self.k2, self.lambda_value, self.masked, self.jaccard = k1, k2, lambda_value, neighbours == "query", jaccard
         self.views = (q.shape[0], q.shape[1], g.shape[0], g.shape[1])  # vq, nq, vg, ng
         self.q, self.g = q.reshape(-1, q.shape[-1]), g
         self.shared = self.masked and len(self.q) >= max(k1 + 1, k2)
@@ -354,7 +485,7 @@ class MserReranker:
         nqp = len(self.q)
         v = _v_matrix(self.fwd, self.fdist, self.recip, row_max, (nqp + len(cols), nqp))  # gallery rows empty
         e = _expand(v, torch.cat([self.near_q, self.near_g[cols]])) if self.k2 > 1 else _parts(v)
-        return _final(block, row_max, _jaccard_overlap(e, nqp, nqp), self.lambda_value)
+        return _final(block, row_max, _jaccard_overlap(e, nqp, nqp, self.jaccard, vg), self.lambda_value)
 
     def _full_final(self, idx: torch.Tensor) -> torch.Tensor:
         """Final distances [query items, gallery view-items of idx], everything computed for this subset."""
@@ -364,7 +495,7 @@ class MserReranker:
         fwd, fdist = nb[:, : self.k1 + 1], nd[:, : self.k1 + 1]
         v = _v_matrix(fwd, fdist, _reciprocal(nb, self.k1), row_max, (items.n, items.n))
         e = _expand(v, nb[:, : self.k2]) if self.k2 > 1 else _parts(v)
-        return _final(block, row_max[: items.nqp], _jaccard_overlap(e, items.nqp, items.n), self.lambda_value)
+        return _final(block, row_max[: items.nqp], _jaccard_overlap(e, items.nqp, items.n, self.jaccard, self.views[2]), self.lambda_value)
 
 
 def mser_rerank(
@@ -376,11 +507,13 @@ def mser_rerank(
     neighbours: str = MserParams.neighbours,
     multi_view: str | None = None,
     normalize: bool = True,
+    jaccard: str = MserParams.jaccard,
 ) -> Any:
     """Re-ranked distances [Nq, Ng] (lower = closer) from [V, N, D] or [N, D] features; numpy in, numpy out.
 
     Defaults are SYSU-MM01's (`MSER_PRESETS`: RegDB uses k1=50, k2=10, lambda_value=0.2, neighbours="all"). The
     multi-view side is the one whose views differ (`multi_view` forces it); runs on the query features' device.
+    `jaccard` picks how the Jaccard overlap is joined (JACCARD_JOINS; "dense" is the former implementation).
     """
-    final = MserReranker(query_feats, gallery_feats, k1, k2, lambda_value, neighbours, multi_view, normalize).rerank()
+    final = MserReranker(query_feats, gallery_feats, k1, k2, lambda_value, neighbours, multi_view, normalize, jaccard).rerank()
     return final if isinstance(query_feats, torch.Tensor) else final.cpu().numpy()
